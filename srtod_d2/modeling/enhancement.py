@@ -1,0 +1,119 @@
+"""Difference-map guided feature enhancement (DGFE, Algorithm 1 of the paper).
+
+Imports torch only, so the module can be dropped into any detector.
+"""
+from typing import Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+THRESHOLD_GRAD_MODES = ("none", "ste")
+MASK_RESIZE_MODES = ("nearest", "max")
+
+
+def difference_map(recon: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    """Per-pixel mean absolute difference over channels: (N, C, H, W) x2 -> (N, 1, H, W)."""
+    return (recon - image).abs().mean(dim=1, keepdim=True)
+
+
+class _SignWithSurrogate(torch.autograd.Function):
+    """Forward: the reference binarisation (sign(d - t) + 1) / 2. Backward: the gradient of
+    sigmoid((d - t) / tau), sent to t only. The difference map gets none, so the reconstruction
+    head stays trained by its own loss alone, as in the paper."""
+
+    @staticmethod
+    def forward(ctx, diff, threshold, tau):
+        ctx.save_for_backward(diff, threshold)
+        ctx.tau = tau
+        return (torch.sign(diff - threshold) + 1) / 2
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        diff, threshold = ctx.saved_tensors
+        s = torch.sigmoid((diff - threshold) / ctx.tau)
+        grad_t = -(grad_out * s * (1 - s) / ctx.tau).sum().reshape(threshold.shape)
+        return None, grad_t, None
+
+
+class ChannelReweighting(nn.Module):
+    """CBAM-style channel attention: sigmoid(MLP(avgpool(x)) + MLP(maxpool(x))), one shared MLP.
+
+    Args:
+        channels: channels of the feature map.
+        reduction: hidden width of the MLP is channels // reduction.
+    """
+
+    def __init__(self, channels: int = 256, reduction: int = 16):
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        # Linear layers (not 1x1 convs) so the authors' weights map onto ours one to one.
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        avg = self.mlp(x.mean(dim=(2, 3)))
+        mx = self.mlp(x.amax(dim=(2, 3)))
+        return torch.sigmoid(avg + mx)[:, :, None, None]
+
+
+class DifferenceMapEnhancement(nn.Module):
+    """DGFE: binarise the difference map with a learnable threshold t, resize it to the feature,
+    and multiply the feature by ``reweighting(x) * (mask + 1)``.
+
+    Args:
+        channels: channels of the enhanced feature.
+        threshold_init: initial t in [0, 1] image units.
+        threshold_grad: "none" (reference, t never moves) or "ste" (straight-through surrogate).
+        ste_tau: temperature of the surrogate sigmoid, in image units.
+        threshold_range: t is clamped to [lo, hi] with 0 < lo < hi < 1, so the mask is never
+            all ones (every difference is >= 0 > t) nor NaN.
+        reduction: reduction of the reweighting MLP.
+        mask_resize: "nearest" (reference) or "max" (adaptive max pooling).
+    """
+
+    def __init__(self, channels: int = 256, threshold_init: float = 4 / 255,
+                 threshold_grad: str = "none", ste_tau: float = 2 / 255,
+                 threshold_range: Tuple[float, float] = (0.5 / 255, 254.5 / 255),
+                 reduction: int = 16, mask_resize: str = "nearest"):
+        super().__init__()
+        lo, hi = (float(v) for v in threshold_range)
+        if not 0 < lo < hi < 1:
+            raise ValueError(f"MODEL.SRTOD.THRESHOLD_RANGE must satisfy 0 < lo < hi < 1, got {threshold_range}")
+        if not lo <= threshold_init <= hi:
+            raise ValueError(
+                f"MODEL.SRTOD.THRESHOLD_INIT={threshold_init} is outside THRESHOLD_RANGE {threshold_range}"
+                " (it is in [0, 1] image units: 4/255 is 0.0157)"
+            )
+        if threshold_grad not in THRESHOLD_GRAD_MODES:
+            raise ValueError(f"MODEL.SRTOD.THRESHOLD_GRAD must be one of {THRESHOLD_GRAD_MODES}, got {threshold_grad!r}")
+        if mask_resize not in MASK_RESIZE_MODES:
+            raise ValueError(f"MODEL.SRTOD.MASK_RESIZE must be one of {MASK_RESIZE_MODES}, got {mask_resize!r}")
+        if not ste_tau > 0:
+            raise ValueError(f"MODEL.SRTOD.THRESHOLD_STE_TAU must be > 0, got {ste_tau}")
+        self.threshold = nn.Parameter(torch.tensor(float(threshold_init)))
+        self.threshold_grad = threshold_grad
+        self.ste_tau = float(ste_tau)
+        self.threshold_range = (lo, hi)
+        self.mask_resize = mask_resize
+        self.reweighting = ChannelReweighting(channels, reduction)
+
+    def effective_threshold(self) -> torch.Tensor:
+        return self.threshold.clamp(*self.threshold_range)
+
+    def binarize(self, diff: torch.Tensor) -> torch.Tensor:
+        t = self.effective_threshold()
+        if self.threshold_grad == "ste" and torch.is_grad_enabled():
+            return _SignWithSurrogate.apply(diff, t, self.ste_tau)
+        return (torch.sign(diff - t) + 1) / 2
+
+    def resize(self, mask: torch.Tensor, size) -> torch.Tensor:
+        if self.mask_resize == "max":
+            return F.adaptive_max_pool2d(mask, size)
+        return F.interpolate(mask, size=size, mode="nearest")
+
+    def forward(self, x: torch.Tensor, diff: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Args: x (N, C, h, w) feature; diff (N, 1, H, W) difference map.
+        Returns the enhanced feature and the binary map at (H, W)."""
+        binary = self.binarize(diff)
+        weight = self.reweighting(x) * (self.resize(binary, x.shape[-2:]) + 1)
+        return x * weight, binary

@@ -1,0 +1,109 @@
+"""Meta-architectures that add SR-TOD's reconstruction loss to detectron2's detectors."""
+from contextlib import contextmanager
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+
+from detectron2.config import configurable
+from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, RetinaNet
+from detectron2.utils.events import get_event_storage
+
+
+def masked_mse(recon: torch.Tensor, image: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
+    """Mean squared error over the real area of each image: the zero padding detectron2 adds to
+    batch images of different sizes is no part of the image, so it must not be reconstructed."""
+    mask = torch.zeros_like(recon[:, :1])
+    for i, (h, w) in enumerate(image_sizes):
+        mask[i, :, :h, :w] = 1
+    return ((recon - image) ** 2 * mask).sum() / (mask.sum() * recon.shape[1])
+
+
+class SRTODMixin:
+    """Shared by the SR-TOD meta-architectures: put before a detectron2 detector in the bases.
+    The detector's own forward runs unchanged; its backbone (an ``SRTODFPN``) leaves the maps
+    in ``srtod_outputs``, from which this adds ``loss_recon`` in training."""
+
+    @configurable
+    def __init__(self, *, recon_loss_weight: float = 1.0, **kwargs):
+        """
+        Args:
+            recon_loss_weight: weight of ``loss_recon``.
+            kwargs: arguments of the detectron2 detector.
+        """
+        super().__init__(**kwargs)
+        self.recon_loss_weight = recon_loss_weight
+        self._capture_maps = False
+
+    @classmethod
+    def from_config(cls, cfg):
+        ret = super().from_config(cfg)
+        ret["recon_loss_weight"] = cfg.MODEL.SRTOD.RECON_LOSS_WEIGHT
+        return ret
+
+    @property
+    def srtod_enabled(self) -> bool:
+        return hasattr(self.backbone, "enhancement")
+
+    def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        out = super().forward(batched_inputs)
+        if not self.srtod_enabled:
+            return out
+        maps = self.backbone.srtod_outputs
+        if not self._capture_maps:
+            # Full-resolution maps are large; keep them only when asked to.
+            self.backbone.srtod_outputs = None
+        if self.training:
+            sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
+            out["loss_recon"] = self.recon_loss_weight * masked_mse(maps["recon"], maps["image"], sizes)
+            t = self.backbone.enhancement.effective_threshold()
+            get_event_storage().put_scalar("srtod/threshold_255", float(t) * 255, smoothing_hint=False)
+        return out
+
+    @contextmanager
+    def _capturing_maps(self):
+        self._capture_maps = True
+        try:
+            yield
+        finally:
+            self._capture_maps = False
+            self.backbone.srtod_outputs = None
+
+    @torch.no_grad()
+    def inference_with_maps(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        """Detections and SR-TOD maps in one pass (call in eval mode, inputs as for ``forward``).
+
+        Returns:
+            (results, maps): ``results`` as ``forward`` returns them; ``maps`` one dict per image
+            with CPU tensors at the network's input resolution (after the test-time resize),
+            cropped to the image: ``image`` and ``recon`` (3, H, W) RGB in [0, 1], ``diff`` and
+            ``binary`` (H, W), and ``threshold`` (float, image units).
+        """
+        if not self.srtod_enabled:
+            raise RuntimeError("inference_with_maps needs MODEL.SRTOD.ENABLED=True: this model has no SR-TOD maps")
+        if self.training:
+            raise RuntimeError("inference_with_maps is for eval mode: call model.eval() first")
+        with self._capturing_maps():
+            results = self(batched_inputs)
+            outs = self.backbone.srtod_outputs
+            t = float(self.backbone.enhancement.effective_threshold())
+            maps = []
+            for i, x in enumerate(batched_inputs):
+                h, w = x["image"].shape[-2:]
+                maps.append({
+                    "image": outs["image"][i, :, :h, :w].cpu(),
+                    "recon": outs["recon"][i, :, :h, :w].cpu(),
+                    "diff": outs["diff"][i, 0, :h, :w].cpu(),
+                    "binary": outs["binary"][i, 0, :h, :w].cpu(),
+                    "threshold": t,
+                })
+        return results, maps
+
+
+@META_ARCH_REGISTRY.register()
+class SRTODRCNN(SRTODMixin, GeneralizedRCNN):
+    """GeneralizedRCNN (Faster or Cascade R-CNN, by ``ROI_HEADS.NAME``) with SR-TOD."""
+
+
+@META_ARCH_REGISTRY.register()
+class SRTODRetinaNet(SRTODMixin, RetinaNet):
+    """RetinaNet with SR-TOD."""

@@ -1,0 +1,68 @@
+"""Reconstruction heads: a stride-4 feature map back to an RGB image in [0, 1].
+
+Imports torch only, so the heads can be dropped into any detector.
+"""
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _upsample_stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    # The authors' stage: a x2 transposed convolution, then two bias-free 3x3 conv + ReLU.
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, out_channels, kernel_size=4, stride=2, padding=1),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ReconstructionHead(nn.Module):
+    """The paper's reconstruction head (RH): two x2 upsampling stages and a 3x3 output conv with
+    a sigmoid. About 215k multiply-adds per output pixel at the reference widths.
+
+    Args:
+        in_channels: channels of the input feature (256 for a standard FPN).
+        channels: widths of the upsampling stages (reference: (128, 64)).
+        out_channels: channels of the reconstructed image.
+    """
+
+    def __init__(self, in_channels: int = 256, channels: Sequence[int] = (128, 64),
+                 out_channels: int = 3):
+        super().__init__()
+        widths = [in_channels, *channels]
+        self.stages = nn.Sequential(
+            *[_upsample_stage(a, b) for a, b in zip(widths[:-1], widths[1:])]
+        )
+        self.out_conv = nn.Conv2d(widths[-1], out_channels, 3, padding=1)
+        self.scale = 2 ** len(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.out_conv(self.stages(x)))
+
+
+class EfficientReconstructionHead(nn.Module):
+    """A cheap head: all convolutions run at feature resolution and a pixel shuffle turns
+    channels into the full-resolution image. The detector only consumes the reconstruction
+    through a map resized back to feature resolution, so full-resolution convolutions buy little.
+
+    Args:
+        in_channels: channels of the input feature.
+        channels: width of the hidden 3x3 convolution.
+        scale: upsampling factor (the feature's stride).
+        out_channels: channels of the reconstructed image.
+    """
+
+    def __init__(self, in_channels: int = 256, channels: int = 32, scale: int = 4,
+                 out_channels: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
+        self.out_conv = nn.Conv2d(channels, out_channels * scale * scale, 3, padding=1)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.out_conv(F.relu(self.conv(x)))
+        return torch.sigmoid(F.pixel_shuffle(y, self.scale))
