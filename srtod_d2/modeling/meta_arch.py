@@ -56,7 +56,7 @@ class SRTODMixin:
             sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
             out["loss_recon"] = self.recon_loss_weight * masked_mse(maps["recon"], maps["image"], sizes)
             t = self.backbone.enhancement.effective_threshold()
-            get_event_storage().put_scalar("srtod/threshold_255", float(t) * 255, smoothing_hint=False)
+            get_event_storage().put_scalar("srtod/threshold_255", float(t.detach()) * 255, smoothing_hint=False)
         return out
 
     @contextmanager
@@ -85,7 +85,7 @@ class SRTODMixin:
         with self._capturing_maps():
             results = self(batched_inputs)
             outs = self.backbone.srtod_outputs
-            t = float(self.backbone.enhancement.effective_threshold())
+            t = float(self.backbone.enhancement.effective_threshold().detach())
             maps = []
             for i, x in enumerate(batched_inputs):
                 h, w = x["image"].shape[-2:]

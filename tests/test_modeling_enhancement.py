@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from srtod_d2.modeling import DifferenceMapEnhancement, difference_map
+
+
+def algorithm1(x, recon, image, t, mlp, resize="nearest"):
+    """Algorithm 1 of the paper, written independently with plain tensor ops."""
+    d = (recon - image).abs().sum(1, keepdim=True) / recon.shape[1]
+    db = (torch.sign(d - t) + 1) / 2
+    n, c, h, w = x.shape
+    H, W = db.shape[-2:]
+    if resize == "nearest":
+        rows = (torch.arange(h) * H // h).long()
+        cols = (torch.arange(w) * W // w).long()
+        small = db[:, :, rows][:, :, :, cols]
+    else:
+        small = db.reshape(n, 1, h, H // h, w, W // w).amax(dim=(3, 5))
+    fc1, fc2 = mlp[0], mlp[2]
+
+    def f(v):
+        return torch.relu(v @ fc1.weight.T + fc1.bias) @ fc2.weight.T + fc2.bias
+
+    avg = x.reshape(n, c, -1).mean(-1)
+    mx = x.reshape(n, c, -1).max(-1).values
+    scale = torch.sigmoid(f(avg) + f(mx)).reshape(n, c, 1, 1)
+    return x * scale * small + x * scale, db
+
+
+@pytest.mark.parametrize("resize", ["nearest", "max"])
+def test_dgfe_matches_algorithm1(resize):
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(64, threshold_init=0.1, reduction=16, mask_resize=resize)
+    x = torch.randn(2, 64, 5, 6)
+    recon, image = torch.rand(2, 3, 20, 24), torch.rand(2, 3, 20, 24)
+    out, binary = m(x, difference_map(recon, image))
+    ref, ref_binary = algorithm1(x, recon, image, 0.1, m.reweighting.mlp, resize)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(binary, ref_binary)
+    assert m.reweighting.mlp[0].out_features == 4
+
+
+def test_max_resize_keeps_a_two_pixel_object_that_nearest_skips():
+    m_near = DifferenceMapEnhancement(8, threshold_init=0.1, mask_resize="nearest")
+    m_max = DifferenceMapEnhancement(8, threshold_init=0.1, mask_resize="max")
+    diff = torch.zeros(1, 1, 16, 16)
+    diff[0, 0, 5:7, 9:11] = 0.5  # a 2x2 object not on the stride-4 sampling grid
+    near = m_near.resize(m_near.binarize(diff), (4, 4))
+    mx = m_max.resize(m_max.binarize(diff), (4, 4))
+    assert near.sum() == 0
+    assert mx[0, 0, 1, 2] == 1 and mx.sum() == 1
+
+
+def test_threshold_gradient_zero_in_reference_mode_and_nonzero_with_surrogate():
+    torch.manual_seed(0)
+    x = torch.randn(1, 16, 4, 4)
+    diff = torch.rand(1, 1, 16, 16) * 0.2
+    grads = {}
+    for mode in ("none", "ste"):
+        m = DifferenceMapEnhancement(16, threshold_init=0.1, threshold_grad=mode)
+        out, _ = m(x, diff)
+        out.sum().backward()
+        grads[mode] = m.threshold.grad
+    assert grads["none"] is None or float(grads["none"]) == 0.0
+    assert float(grads["ste"]) != 0.0
+
+
+def test_surrogate_forward_equals_reference_and_gradient_matches_sigmoid_derivative():
+    diff = torch.tensor([[[[0.05, 0.1, 0.2, 0.3]]]])
+    m = DifferenceMapEnhancement(4, threshold_init=0.15, threshold_grad="ste", ste_tau=0.05)
+    b = m.binarize(diff)
+    torch.testing.assert_close(b, torch.tensor([[[[0.0, 0.0, 1.0, 1.0]]]]))
+    b.sum().backward()
+    s = torch.sigmoid((diff - 0.15) / 0.05)
+    torch.testing.assert_close(m.threshold.grad, -(s * (1 - s) / 0.05).sum())
+
+
+def test_threshold_clamped_so_mask_is_never_all_ones_or_nan():
+    m = DifferenceMapEnhancement(4, threshold_init=0.01)
+    with torch.no_grad():
+        m.threshold.fill_(-5.0)
+    diff = torch.zeros(1, 1, 8, 8)  # a perfect reconstruction
+    b = m.binarize(diff)
+    assert b.sum() == 0 and torch.isfinite(b).all()
+    with torch.no_grad():
+        m.threshold.fill_(float("inf"))
+    assert float(m.effective_threshold().detach()) == pytest.approx(254.5 / 255)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(threshold_init=4.0), "THRESHOLD_INIT"),
+    (dict(threshold_range=(0.0, 0.5)), "THRESHOLD_RANGE"),
+    (dict(threshold_grad="learn"), "THRESHOLD_GRAD"),
+    (dict(mask_resize="bilinear"), "MASK_RESIZE"),
+])
+def test_bad_settings_name_the_config_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DifferenceMapEnhancement(16, **kwargs)
