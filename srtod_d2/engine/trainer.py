@@ -1,0 +1,37 @@
+"""The detectron2 trainer of this project: TinyCOCOEvaluator for evaluation, multi-process
+training on GPUs or on CPU (gloo), and the SR-TOD metrics in every log."""
+import os
+from unittest import mock
+
+from detectron2.engine import DefaultTrainer
+from detectron2.engine import defaults as d2_defaults
+
+from ..evaluation import TinyCOCOEvaluator
+
+
+def _ddp_for_any_device(model, **kwargs):
+    # detectron2 passes device_ids=[local_rank], which DistributedDataParallel rejects for a CPU
+    # model; CPU processes (gloo) must leave device_ids unset.
+    if next(model.parameters()).device.type == "cpu":
+        kwargs["device_ids"] = None
+    return _create_ddp_model(model, **kwargs)
+
+
+_create_ddp_model = d2_defaults.create_ddp_model
+
+
+class Trainer(DefaultTrainer):
+    """DefaultTrainer with the AI-TOD evaluator and CPU multi-process support."""
+
+    def __init__(self, cfg):
+        with mock.patch.object(d2_defaults, "create_ddp_model", _ddp_for_any_device):
+            super().__init__(cfg)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name, output_folder=None):
+        output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return TinyCOCOEvaluator(
+            dataset_name,
+            output_dir=output_folder,
+            max_dets_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+        )
