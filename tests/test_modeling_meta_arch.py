@@ -118,3 +118,17 @@ def test_inference_with_maps_returns_maps_at_input_resolution():
     model.train()
     with pytest.raises(RuntimeError, match="eval mode"):
         model.inference_with_maps([{"image": image}])
+
+
+def test_capture_maps_around_default_predictor():
+    predictor = DefaultPredictor(tiny_cfg())
+    image = np.random.default_rng(1).integers(0, 256, (100, 200, 3), dtype=np.uint8)
+    with predictor.model.capture_maps() as maps:
+        out = predictor(image)["instances"]
+    assert out.image_size == (100, 200)
+    # INPUT.MIN_SIZE_TEST=64, MAX_SIZE_TEST=128: the network saw a 64x128 image.
+    assert len(maps) == 1 and maps[0]["recon"].shape == (3, 64, 128)
+    assert predictor.model._captured is None
+    with pytest.raises(RuntimeError, match="MODEL.SRTOD.ENABLED"):
+        with DefaultPredictor(tiny_cfg("Synthetic/faster_rcnn_R18_tiny.yaml")).model.capture_maps():
+            pass

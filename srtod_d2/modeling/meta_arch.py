@@ -32,7 +32,7 @@ class SRTODMixin:
         """
         super().__init__(**kwargs)
         self.recon_loss_weight = recon_loss_weight
-        self._capture_maps = False
+        self._captured = None
 
     @classmethod
     def from_config(cls, cfg):
@@ -49,53 +49,52 @@ class SRTODMixin:
         if not self.srtod_enabled:
             return out
         maps = self.backbone.srtod_outputs
-        if not self._capture_maps:
-            # Full-resolution maps are large; keep them only when asked to.
-            self.backbone.srtod_outputs = None
+        # Full-resolution maps are large: the backbone does not keep them past this call.
+        self.backbone.srtod_outputs = None
+        sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
         if self.training:
-            sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
             out["loss_recon"] = self.recon_loss_weight * masked_mse(maps["recon"], maps["image"], sizes)
             t = self.backbone.enhancement.effective_threshold()
             get_event_storage().put_scalar("srtod/threshold_255", float(t.detach()) * 255, smoothing_hint=False)
+        if self._captured is not None:
+            t = float(self.backbone.enhancement.effective_threshold().detach())
+            for i, (h, w) in enumerate(sizes):
+                self._captured.append({
+                    "image": maps["image"][i, :, :h, :w].detach().cpu(),
+                    "recon": maps["recon"][i, :, :h, :w].detach().cpu(),
+                    "diff": maps["diff"][i, 0, :h, :w].detach().cpu(),
+                    "binary": maps["binary"][i, 0, :h, :w].detach().cpu(),
+                    "threshold": t,
+                })
         return out
 
     @contextmanager
-    def _capturing_maps(self):
-        self._capture_maps = True
+    def capture_maps(self):
+        """Within the block, every forward pass appends one dict per image to the yielded list:
+        CPU tensors at the network's input resolution (after the test-time resize), cropped to
+        the image: ``image`` and ``recon`` (3, H, W) RGB in [0, 1], ``diff`` and ``binary``
+        (H, W), and ``threshold`` (float, image units). Works around any caller of the model,
+        ``DefaultPredictor`` included."""
+        if not self.srtod_enabled:
+            raise RuntimeError("SR-TOD maps need MODEL.SRTOD.ENABLED=True: this model has none")
+        self._captured = []
         try:
-            yield
+            yield self._captured
         finally:
-            self._capture_maps = False
-            self.backbone.srtod_outputs = None
+            self._captured = None
 
     @torch.no_grad()
     def inference_with_maps(self, batched_inputs: List[Dict[str, torch.Tensor]]):
-        """Detections and SR-TOD maps in one pass (call in eval mode, inputs as for ``forward``).
+        """Detections and SR-TOD maps in one pass (eval mode, inputs as for ``forward``).
 
         Returns:
-            (results, maps): ``results`` as ``forward`` returns them; ``maps`` one dict per image
-            with CPU tensors at the network's input resolution (after the test-time resize),
-            cropped to the image: ``image`` and ``recon`` (3, H, W) RGB in [0, 1], ``diff`` and
-            ``binary`` (H, W), and ``threshold`` (float, image units).
+            (results, maps): ``results`` as ``forward`` returns them, ``maps`` one dict per
+            image as described in :meth:`capture_maps`.
         """
-        if not self.srtod_enabled:
-            raise RuntimeError("inference_with_maps needs MODEL.SRTOD.ENABLED=True: this model has no SR-TOD maps")
         if self.training:
             raise RuntimeError("inference_with_maps is for eval mode: call model.eval() first")
-        with self._capturing_maps():
+        with self.capture_maps() as maps:
             results = self(batched_inputs)
-            outs = self.backbone.srtod_outputs
-            t = float(self.backbone.enhancement.effective_threshold().detach())
-            maps = []
-            for i, x in enumerate(batched_inputs):
-                h, w = x["image"].shape[-2:]
-                maps.append({
-                    "image": outs["image"][i, :, :h, :w].cpu(),
-                    "recon": outs["recon"][i, :, :h, :w].cpu(),
-                    "diff": outs["diff"][i, 0, :h, :w].cpu(),
-                    "binary": outs["binary"][i, 0, :h, :w].cpu(),
-                    "threshold": t,
-                })
         return results, maps
 
 
