@@ -1,0 +1,35 @@
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import CONFIGS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "demo"))
+import demo as demo_mod  # noqa: E402
+
+SMALL = ["MODEL.FPN.OUT_CHANNELS", "32", "MODEL.SRTOD.HEAD_CHANNELS", "[16, 8]",
+         "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "128"]
+
+
+def test_demo_writes_detections_and_panels_of_the_right_size(tmp_path):
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "a.png"), rng.integers(0, 256, (90, 120, 3), dtype=np.uint8))
+    cv2.imwrite(str(tmp_path / "b.png"), rng.integers(0, 65535, (50, 70), dtype=np.uint16))  # 16-bit gray
+    written = demo_mod.main(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
+                             "--input", str(tmp_path / "*.png"), "--output", str(tmp_path / "out"),
+                             "--opts", *SMALL])
+    names = sorted(p.name for p in written)
+    assert names == ["a_det.png", "a_maps.png", "b_det.png", "b_maps.png"]
+    det, maps = cv2.imread(str(tmp_path / "out/a_det.png")), cv2.imread(str(tmp_path / "out/a_maps.png"))
+    assert det.shape == (90, 120, 3)
+    assert maps.shape == (180, 240, 3)  # 2x2 tiles at the image size
+    assert cv2.imread(str(tmp_path / "out/b_maps.png")).shape == (100, 140, 3)
+
+
+def test_demo_rejects_missing_input(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing_here"):
+        demo_mod.main(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
+                       "--input", str(tmp_path / "nothing_here*.png"), "--output", str(tmp_path)])
