@@ -132,3 +132,22 @@ def test_capture_maps_around_default_predictor():
     with pytest.raises(RuntimeError, match="MODEL.SRTOD.ENABLED"):
         with DefaultPredictor(tiny_cfg("Synthetic/faster_rcnn_R18_tiny.yaml")).model.capture_maps():
             pass
+
+
+@pytest.mark.parametrize("weight, match", [(float("nan"), "loss_recon .*MODEL.SRTOD.RECON_LOSS_WEIGHT"),
+                                           (float("inf"), "loss_recon .*MODEL.SRTOD.RECON_LOSS_WEIGHT")])
+def test_non_finite_loss_stops_with_iteration_loss_name_and_config_key(weight, match):
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.SRTOD.RECON_LOSS_WEIGHT", weight))
+    model.train()
+    with EventStorage(start_iter=41):
+        with pytest.raises(FloatingPointError, match="iteration 41: " + match):
+            model([_sample()])
+
+
+def test_non_finite_threshold_stops_training():
+    model = build_model(tiny_cfg())
+    model.train()
+    with torch.no_grad():
+        model.backbone.enhancement.threshold.fill_(float("nan"))
+    with EventStorage(), pytest.raises(FloatingPointError, match="threshold became nan.*THRESHOLD_STE_TAU"):
+        model([_sample()])

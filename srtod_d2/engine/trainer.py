@@ -7,6 +7,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 
 from ..evaluation import TinyCOCOEvaluator
+from .checkpoint import make_atomic
 
 
 def _ddp_for_any_device(model, **kwargs):
@@ -26,6 +27,8 @@ class Trainer(DefaultTrainer):
     def __init__(self, cfg):
         with mock.patch.object(d2_defaults, "create_ddp_model", _ddp_for_any_device):
             super().__init__(cfg)
+        # The periodic-checkpoint hook shares this checkpointer, so its saves are atomic too.
+        make_atomic(self.checkpointer)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):

@@ -1,4 +1,5 @@
 """Meta-architectures that add SR-TOD's reconstruction loss to detectron2's detectors."""
+import re
 from contextlib import contextmanager
 from typing import Dict, List, Sequence, Tuple
 
@@ -7,6 +8,34 @@ import torch
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, RetinaNet
 from detectron2.utils.events import get_event_storage
+
+
+# For each loss, the config keys that most often send it to NaN/inf, for the error message.
+_LOSS_SUSPECTS = {
+    "loss_recon": "MODEL.SRTOD.RECON_LOSS_WEIGHT or SOLVER.BASE_LR",
+    "loss_rpn_cls": "SOLVER.BASE_LR (or a longer SOLVER.WARMUP_ITERS)",
+    "loss_rpn_loc": "SOLVER.BASE_LR or MODEL.ANCHOR_GENERATOR.SIZES (anchors far from the objects)",
+    "loss_cls": "SOLVER.BASE_LR (or a longer SOLVER.WARMUP_ITERS)",
+    "loss_box_reg": "SOLVER.BASE_LR or MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS / MODEL.RETINANET.BBOX_REG_LOSS_TYPE",
+}
+
+
+def check_finite_losses(losses: Dict[str, torch.Tensor], iteration: int, threshold: torch.Tensor = None):
+    """Raise FloatingPointError naming the iteration, the loss and the config key most likely at
+    fault, before a non-finite value reaches the weights."""
+    if threshold is not None and not torch.isfinite(threshold).all():
+        raise FloatingPointError(
+            f"iteration {iteration}: the SR-TOD threshold became {threshold.item()}; most likely at fault: "
+            "MODEL.SRTOD.THRESHOLD_STE_TAU (too small for THRESHOLD_GRAD='ste') or SOLVER.BASE_LR"
+        )
+    for name, value in losses.items():
+        if not torch.isfinite(value).all():
+            suspect = _LOSS_SUSPECTS.get(re.sub(r"_stage\d+$", "", name), "SOLVER.BASE_LR")
+            raise FloatingPointError(
+                f"iteration {iteration}: {name} = {value.detach().cpu().tolist()} is not finite; "
+                f"most likely at fault: {suspect}. All losses: "
+                + ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in losses.items())
+            )
 
 
 def masked_mse(recon: torch.Tensor, image: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
@@ -46,18 +75,23 @@ class SRTODMixin:
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         out = super().forward(batched_inputs)
-        if not self.srtod_enabled:
-            return out
+        if self.srtod_enabled:
+            self._add_srtod_outputs(batched_inputs, out)
+        if self.training:
+            threshold = self.backbone.enhancement.threshold if self.srtod_enabled else None
+            check_finite_losses(out, get_event_storage().iter, threshold)
+        return out
+
+    def _add_srtod_outputs(self, batched_inputs, out):
         maps = self.backbone.srtod_outputs
         # Full-resolution maps are large: the backbone does not keep them past this call.
         self.backbone.srtod_outputs = None
         sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
+        t = float(self.backbone.enhancement.effective_threshold().detach())
         if self.training:
             out["loss_recon"] = self.recon_loss_weight * masked_mse(maps["recon"], maps["image"], sizes)
-            t = self.backbone.enhancement.effective_threshold()
-            get_event_storage().put_scalar("srtod/threshold_255", float(t.detach()) * 255, smoothing_hint=False)
+            get_event_storage().put_scalar("srtod/threshold_255", t * 255, smoothing_hint=False)
         if self._captured is not None:
-            t = float(self.backbone.enhancement.effective_threshold().detach())
             for i, (h, w) in enumerate(sizes):
                 self._captured.append({
                     "image": maps["image"][i, :, :h, :w].detach().cpu(),
@@ -66,7 +100,6 @@ class SRTODMixin:
                     "binary": maps["binary"][i, 0, :h, :w].detach().cpu(),
                     "threshold": t,
                 })
-        return out
 
     @contextmanager
     def capture_maps(self):
