@@ -37,13 +37,20 @@ VARIANTS = {
 }
 
 
-def build(config, variant, device="cpu"):
+def build(config, variant, device="cpu", shared_from=None):
+    """The model of one variant. Random weights, but the parts all variants share are copied
+    from ``shared_from``, and no box passes the test score threshold: with random weights the
+    number of surviving detections (and the NMS time) would differ by chance between variants."""
     cfg = get_cfg()
     add_srtod_config(cfg)
     cfg.merge_from_file(str(ROOT / config))
-    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.WEIGHTS", ""] + VARIANTS[variant])
+    cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 1.0,
+                         "MODEL.RETINANET.SCORE_THRESH_TEST", 1.0] + VARIANTS[variant])
     torch.manual_seed(0)
-    return build_model(cfg)
+    model = build_model(cfg)
+    if shared_from is not None:
+        model.load_state_dict(shared_from.state_dict(), strict=False)
+    return model
 
 
 def image(h, w, seed=0):
@@ -102,15 +109,33 @@ def time_training(models, h, w, reps):
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def _status_mib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
+
+
+def _measure_peak(config, variant, h, w):
+    import ctypes
+    import gc
+
+    m = build(config, variant).eval()
+    x = [{"image": image(h, w)}]
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # return the build's freed heap: inference must fault pages in
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak (VmHWM) to the current resident size
+    before = _status_mib("VmRSS")
+    with torch.no_grad():
+        m(x)
+    print(before, _status_mib("VmHWM"))
+
+
 def peak_memory_child(config, variant, h, w):
-    """Peak resident memory (MiB) of a fresh process after building the model, and after one
-    inference: their difference is what inference itself needs."""
+    """Resident memory (MiB) of a fresh process with the model built, and its peak during one
+    inference: the difference is what inference itself needs."""
     code = (
-        "import sys, resource, torch, warnings; warnings.filterwarnings('ignore'); sys.path[:0] = [%r, %r];"
-        "from bench_cost import build, image; m = build(%r, %r).eval();"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-        "torch.no_grad().__enter__(); m([{'image': image(%d, %d)}]);"
-        "print(base / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import sys, warnings; warnings.filterwarnings('ignore'); sys.path[:0] = [%r, %r];"
+        "from bench_cost import _measure_peak; _measure_peak(%r, %r, %d, %d)"
     ) % (str(ROOT), str(ROOT / "benchmarks"), config, variant, h, w)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     before, peak = map(float, out.stdout.split()[-2:])
@@ -131,7 +156,10 @@ def main():
     torch.set_num_threads(args.threads)
     print(describe_run())
     print(f"config: {args.config} (random weights; cost does not depend on them)\n")
-    models = {k: build(args.config, k) for k in VARIANTS}
+    models = {"baseline": build(args.config, "baseline")}
+    for k in VARIANTS:
+        if k != "baseline":
+            models[k] = build(args.config, k, shared_from=models["baseline"])
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, m in models.items()}
     results = {"params_M": params, "sizes": {}}
     for size in args.sizes:
@@ -142,10 +170,10 @@ def main():
                  "peak_MiB": {k: peak_memory_child(args.config, k, h, w) for k in models}}
         results["sizes"][size] = entry
         print(f"== inference at {size} (median of {args.reps}, {args.threads} threads)")
-        print(f"{'variant':18s} {'params M':>9s} {'model GMAC':>11s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'inference +MiB':>15s}")
+        print(f"{'variant':18s} {'params M':>9s} {'model GMAC':>11s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
         for k in models:
             print(f"{k:18s} {params[k]:9.2f} {entry['model_GMAC'][k]:11.1f} {entry['head_GMAC'][k]:10.1f} "
-                  f"{lat[k]:10.3f} {lat[k] / lat['baseline']:10.3f} {entry['peak_MiB'][k][1] - entry['peak_MiB'][k][0]:15.0f}")
+                  f"{lat[k]:10.3f} {lat[k] / lat['baseline']:10.3f} {entry['peak_MiB'][k][1]:15.0f} {entry['peak_MiB'][k][1] - entry['peak_MiB'][k][0]:14.0f}")
         print()
     if not args.skip_train:
         w, h = map(int, args.train_size.split("x"))
