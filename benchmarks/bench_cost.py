@@ -9,10 +9,8 @@ so drift on a shared machine hits all of them alike.
 import argparse
 import json
 import warnings
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,10 +23,10 @@ from common import describe_run  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.modeling import build_model  # noqa: E402
 from detectron2.structures import Boxes, Instances  # noqa: E402
-from detectron2.utils.analysis import FlopCountAnalysis  # noqa: E402
 from detectron2.utils.events import EventStorage  # noqa: E402
 
 from srtod_d2 import add_srtod_config  # noqa: E402
+from srtod_d2.utils.profiling import count_gmacs, interleaved_timings, median  # noqa: E402
 
 VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", False],
@@ -62,30 +60,16 @@ def head_gmacs(model, h, w):
     if not hasattr(model.backbone, "recon_head"):
         return 0.0
     c = model.backbone.output_shape()["p2"].channels
-    feat = torch.zeros(1, c, h // 4, w // 4)
-    return FlopCountAnalysis(model.backbone.recon_head, feat).unsupported_ops_warnings(False).total() / 1e9
-
-
-def model_gmacs(model, h, w):
-    model.eval()
-    flops = FlopCountAnalysis(model, [{"image": image(h, w)}])
-    flops.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    return flops.total() / 1e9
+    return count_gmacs(model.backbone.recon_head, torch.zeros(1, c, h // 4, w // 4))
 
 
 def time_inference(models, h, w, reps):
     inputs = [{"image": image(h, w)}]
-    times = {k: [] for k in models}
+    for m in models.values():
+        m.eval()
     with torch.no_grad():
-        for m in models.values():
-            m.eval()
-            m(inputs)  # warm-up
-        for _ in range(reps):
-            for k, m in models.items():
-                t0 = time.perf_counter()
-                m(inputs)
-                times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+        times = interleaved_timings({k: (lambda m=m: m(inputs)) for k, m in models.items()}, reps)
+    return {k: median(v) for k, v in times.items()}
 
 
 def time_training(models, h, w, reps):
@@ -93,20 +77,20 @@ def time_training(models, h, w, reps):
     inst.gt_boxes = Boxes(torch.tensor([[10.0, 10.0, 18.0, 17.0], [100.0, 60.0, 104.0, 66.0], [300.0, 200.0, 330.0, 224.0]]))
     inst.gt_classes = torch.tensor([0, 1, 0])
     inputs = [{"image": image(h, w), "instances": inst}]
-    times = {k: [] for k in models}
     opts = {k: torch.optim.SGD(m.parameters(), lr=1e-5) for k, m in models.items()}
+
+    def step(k):
+        m = models[k]
+        loss = sum(m(inputs).values())
+        opts[k].zero_grad()
+        loss.backward()
+        opts[k].step()
+
+    for m in models.values():
+        m.train()
     with EventStorage():
-        for it in range(reps + 1):
-            for k, m in models.items():
-                m.train()
-                t0 = time.perf_counter()
-                loss = sum(m(inputs).values())
-                opts[k].zero_grad()
-                loss.backward()
-                opts[k].step()
-                if it > 0:  # the first step is warm-up
-                    times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+        times = interleaved_timings({k: (lambda k=k: step(k)) for k in models}, reps)
+    return {k: median(v) for k, v in times.items()}
 
 
 def _status_mib(field):
@@ -166,7 +150,7 @@ def main():
         w, h = map(int, size.split("x"))
         lat = time_inference(models, h, w, args.reps)
         entry = {"latency_s": lat, "head_GMAC": {k: head_gmacs(m, h, w) for k, m in models.items()},
-                 "model_GMAC": {k: model_gmacs(m, h, w) for k, m in models.items()},
+                 "model_GMAC": {k: count_gmacs(m, [{"image": image(h, w)}]) for k, m in models.items()},
                  "peak_MiB": {k: peak_memory_child(args.config, k, h, w) for k in models}}
         results["sizes"][size] = entry
         print(f"== inference at {size} (median of {args.reps}, {args.threads} threads)")
