@@ -130,6 +130,9 @@ def validate_coco_json(data, json_file="<json>", class_names: Optional[Sequence[
         for k in ("image_id", "category_id", "bbox"):
             if k not in a:
                 raise DatasetFormatError(f"annotation has no '{k}'", json_file, field=where)
+        for k in ("image_id", "category_id"):
+            if isinstance(a[k], bool) or not isinstance(a[k], int):
+                raise DatasetFormatError(f"{k} must be an integer, got {a[k]!r}", json_file, field=where)
         if a["image_id"] not in sizes:
             raise DatasetFormatError(f"image_id {a['image_id']!r} is not in 'images'", json_file, field=where)
         if a["category_id"] not in cat_ids:
