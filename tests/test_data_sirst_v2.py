@@ -162,3 +162,25 @@ def test_target_without_annotation_or_corrupt_image_is_an_error(release):
     (release / "splits/train_targets.txt").write_text("b2\n")
     with pytest.raises(DatasetFormatError, match="b2.png"):
         load_sirst_v2(str(release), "train")
+
+
+@needs_shared
+def test_prepare_script_writes_coco_that_reads_back_identically(tmp_path):
+    import importlib.util
+    import json
+
+    from srtod_d2.data.datasets.coco_json import load_coco_detection_json
+
+    spec = importlib.util.spec_from_file_location("prep_sirst", Path(__file__).resolve().parents[1] / "datasets" / "prepare_sirst_v2_to_coco.py")
+    prep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prep)
+    data = prep.convert(str(SHARED), "val")
+    assert min(a["id"] for a in data["annotations"]) == 1 and min(i["id"] for i in data["images"]) == 1
+    out = tmp_path / "val.json"
+    out.write_text(json.dumps(data))
+    back = load_coco_detection_json(out, SHARED / "images", class_names=["target"])
+    orig = load_sirst_v2(str(SHARED), "val")
+    assert [r["file_name"] for r in back] == [r["file_name"] for r in orig]
+    for b, o in zip(back, orig):
+        xyxy = [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in b["annotations"])]
+        assert xyxy == [a["bbox"] for a in o["annotations"]]

@@ -146,3 +146,23 @@ def test_fuzz_parser_gives_records_or_our_error(tmp_path, lines, encoding, newli
     for a in out["annotations"]:
         x, y, w, h = a["bbox"]
         assert w > 0 and h > 0 and all(np.isfinite(a["bbox"])) and 0 <= a["category_id"] <= 9
+
+
+def test_prepare_script_writes_coco_with_ignored_regions_as_crowd(split, tmp_path):
+    import importlib.util
+    import json
+
+    from srtod_d2.data.datasets.coco_json import load_coco_detection_json
+
+    spec = importlib.util.spec_from_file_location("prep_vd", Path(__file__).resolve().parents[1] / "datasets" / "prepare_visdrone_to_coco.py")
+    prep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prep)
+    img, ann = split
+    data = prep.convert(str(img.parent))
+    assert [a["id"] for a in data["annotations"]] == [1, 2, 3, 4]
+    assert [(a["category_id"], a["iscrowd"]) for a in data["annotations"]] == [(4, 0), (1, 0), (1, 1), (10, 0)]
+    out = tmp_path / "vd.json"
+    out.write_text(json.dumps(data))
+    back = load_coco_detection_json(out, img, class_names=VISDRONE_CLASSES)
+    assert [a["bbox"] for a in back[0]["annotations"]] == [[10, 5, 8, 6], [75, 45, 5, 5], [0, 0, 20, 10]]
+    assert len(prep.convert(str(img.parent), drop_ignored=True)["annotations"]) == 3
