@@ -1,7 +1,5 @@
 import importlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -42,18 +40,32 @@ def test_registration_is_guarded():
     assert register_coco_json_dataset("aitod_test", "x.json", "x") is False
 
 
-def test_root_comes_from_environment(tmp_path):
-    code = (
-        "from detectron2.data import MetadataCatalog; import srtod_d2.data;"
-        "print(MetadataCatalog.get('synthetic_tiny_val').json_file);"
-        "print(MetadataCatalog.get('aitod_test').json_file)"
-    )
-    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path), PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.strip().splitlines()
-    assert lines[0] == str(tmp_path / "synthetic_tiny" / "val" / "annotations.json")
-    assert lines[1] == str(tmp_path / "aitod" / "annotations" / "aitod_test_v1.json")
+def _reregister(monkeypatch, root):
+    for name in EXPECTED:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    if root is None:
+        monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
+    else:
+        monkeypatch.setenv("DETECTRON2_DATASETS", str(root))
+    importlib.reload(builtin)
+
+
+def test_root_comes_from_environment(tmp_path, monkeypatch):
+    original = os.environ.get("DETECTRON2_DATASETS")
+    try:
+        _reregister(monkeypatch, tmp_path)
+        assert MetadataCatalog.get("synthetic_tiny_val").json_file == str(tmp_path / "synthetic_tiny" / "val" / "annotations.json")
+        assert MetadataCatalog.get("aitod_test").json_file == str(tmp_path / "aitod" / "annotations" / "aitod_test_v1.json")
+        # only v2 installed: the plain name follows it
+        (tmp_path / "aitod" / "annotations").mkdir(parents=True)
+        (tmp_path / "aitod" / "annotations" / "aitodv2_test.json").write_text("{}")
+        _reregister(monkeypatch, tmp_path)
+        assert MetadataCatalog.get("aitod_test").json_file.endswith("aitodv2_test.json")
+        _reregister(monkeypatch, None)
+        assert MetadataCatalog.get("sirst_v2_val").image_root == os.path.join("datasets", "sirst_v2", "images")
+    finally:
+        _reregister(monkeypatch, original)
 
 
 def test_synthetic_registration_generates_on_first_use_and_loads(tmp_path):
