@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import shutil
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -88,7 +88,7 @@ def _draw_quad(big, c, L, angle, rng):
         d = _rot(np.array([[arm, 0.0]]), angle + k * math.pi / 2)[0]
         _line(big, c - d, c + d, max(_SS * 0.8, L * 0.11))
     for k in range(4):
-        d = _rot(np.array([[arm, 0.0]]), angle + k * math.pi / 2 + math.pi / 4 * 0)[0]
+        d = _rot(np.array([[arm, 0.0]]), angle + k * math.pi / 2)[0]
         cv2.circle(big, tuple(_pts(c + d)), int(round(L * 0.17 * (1 << _SHIFT))), 255, -1, cv2.LINE_AA, _SHIFT)
     cv2.circle(big, tuple(_pts(c)), int(round(L * 0.12 * (1 << _SHIFT))), 255, -1, cv2.LINE_AA, _SHIFT)
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import cv2
 import numpy as np
