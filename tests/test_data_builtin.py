@@ -1,0 +1,93 @@
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+
+from detectron2.data import DatasetCatalog, MetadataCatalog
+import srtod_d2.data  # noqa: F401  (registers)
+from srtod_d2.data import builtin
+from srtod_d2.data.builtin import register_coco_json_dataset, register_synthetic_tiny
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data" / "sirst_v2"
+
+EXPECTED = {
+    "visdrone2019_det_train": 10, "visdrone2019_det_val": 10, "visdrone2019_det_test_dev": 10,
+    "aitod_trainval": 8, "aitod_test": 8, "aitod_v1_trainval": 8, "aitod_v2_test": 8,
+    "droneswarms_train": 1, "droneswarms_test": 1,
+    "dota_v1_train": 15, "dota_v1_val": 15,
+    "sirst_v2_train": 1, "sirst_v2_val": 1, "sirst_v2_test": 1,
+    "synthetic_tiny_train": 3, "synthetic_tiny_val": 3,
+}
+
+
+def test_all_names_registered_with_classes_and_evaluator_type():
+    names = set(DatasetCatalog.list())
+    for name, n in EXPECTED.items():
+        assert name in names, name
+        meta = MetadataCatalog.get(name)
+        assert len(meta.thing_classes) == n, name
+        assert meta.evaluator_type == "tiny_coco", name
+    for name in ("aitod_trainval", "droneswarms_test", "synthetic_tiny_val"):
+        assert MetadataCatalog.get(name).json_file.endswith(".json")
+    assert MetadataCatalog.get("droneswarms_train").json_file.endswith(os.path.join("droneswarms", "train", "train.json"))
+
+
+def test_registration_is_guarded():
+    importlib.reload(builtin)  # a second import registers again: must not raise
+    builtin.register_all(builtin._root)
+    assert register_coco_json_dataset("aitod_test", "x.json", "x") is False
+
+
+def _reregister(monkeypatch, root):
+    for name in EXPECTED:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    if root is None:
+        monkeypatch.delenv("DETECTRON2_DATASETS", raising=False)
+    else:
+        monkeypatch.setenv("DETECTRON2_DATASETS", str(root))
+    importlib.reload(builtin)
+
+
+def test_root_comes_from_environment(tmp_path, monkeypatch):
+    original = os.environ.get("DETECTRON2_DATASETS")
+    try:
+        _reregister(monkeypatch, tmp_path)
+        assert MetadataCatalog.get("synthetic_tiny_val").json_file == str(tmp_path / "synthetic_tiny" / "val" / "annotations.json")
+        assert MetadataCatalog.get("aitod_test").json_file == str(tmp_path / "aitod" / "annotations" / "aitod_test_v1.json")
+        # only v2 installed: the plain name follows it
+        (tmp_path / "aitod" / "annotations").mkdir(parents=True)
+        (tmp_path / "aitod" / "annotations" / "aitodv2_test.json").write_text("{}")
+        _reregister(monkeypatch, tmp_path)
+        assert MetadataCatalog.get("aitod_test").json_file.endswith("aitodv2_test.json")
+        _reregister(monkeypatch, None)
+        assert MetadataCatalog.get("sirst_v2_val").image_root == os.path.join("datasets", "sirst_v2", "images")
+    finally:
+        _reregister(monkeypatch, original)
+
+
+def test_synthetic_registration_generates_on_first_use_and_loads(tmp_path):
+    out = tmp_path / "syn"
+    assert register_synthetic_tiny("_test_syn_small", str(out), num_images=3, seed=5, image_size=(160, 96))
+    assert not out.exists()  # registering reads nothing
+    dicts = DatasetCatalog.get("_test_syn_small")
+    assert len(dicts) == 3 and all(os.path.isfile(d["file_name"]) for d in dicts)
+    meta = MetadataCatalog.get("_test_syn_small")
+    assert meta.thing_dataset_id_to_contiguous_id == {1: 0, 2: 1, 3: 2}
+    mtime = (out / "annotations.json").stat().st_mtime_ns
+    assert len(DatasetCatalog.get("_test_syn_small")) == 3
+    assert (out / "annotations.json").stat().st_mtime_ns == mtime
+
+
+def test_missing_dataset_fails_clearly_on_use_not_on_import(tmp_path):
+    register_coco_json_dataset("_test_absent", str(tmp_path / "none.json"), str(tmp_path))
+    with pytest.raises(Exception, match="COCO json file not found: .*none.json"):
+        DatasetCatalog.get("_test_absent")
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"real SIRST-V2 subset not found at {SHARED}")
+def test_registered_sirst_name_loads_the_shared_subset(tmp_path):
+    builtin.register_sirst_v2("_test_sirst_val", str(SHARED), "val")
+    assert len(DatasetCatalog.get("_test_sirst_val")) == 132
