@@ -1,6 +1,7 @@
 """SR-TOD for detectron2. Importing this package registers its backbone, meta-architectures,
 datasets and evaluator with detectron2."""
 from .config import add_srtod_config
+from . import data  # noqa: F401  (registers the datasets)
 from . import modeling  # noqa: F401  (registers backbone and meta-architectures)
 
 __all__ = ["add_srtod_config"]

@@ -3,9 +3,11 @@ training on GPUs or on CPU (gloo), and the SR-TOD metrics in every log."""
 import os
 from unittest import mock
 
+from detectron2.data import build_detection_test_loader, build_detection_train_loader
 from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 
+from ..data import TinyDatasetMapper
 from ..evaluation import TinyCOCOEvaluator
 from .checkpoint import make_atomic
 
@@ -29,6 +31,15 @@ class Trainer(DefaultTrainer):
             super().__init__(cfg)
         # The periodic-checkpoint hook shares this checkpointer, so its saves are atomic too.
         make_atomic(self.checkpointer)
+
+    @classmethod
+    def build_train_loader(cls, cfg):
+        # Our mapper reads 16-bit, palette, RGBA and grayscale images as 3-channel 8-bit.
+        return build_detection_train_loader(cfg, mapper=TinyDatasetMapper(cfg, True))
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return build_detection_test_loader(cfg, dataset_name, mapper=TinyDatasetMapper(cfg, False))
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
