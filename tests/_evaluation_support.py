@@ -79,15 +79,16 @@ def perturbed_detections(gt, per_image=1500, seed=0):
     return dets
 
 
-def random_coco(seed, n_images=12, n_cats=4, max_gt=12, max_dets=40):
+def random_coco(seed, n_images=12, n_cats=5, max_gt=12, max_dets=40):
     """Random ground truth and detections: boxes of all sizes from 0 to ~150 px (zero width or
-    height included), duplicates and overlaps, crowd boxes, images without boxes, classes
-    without detections, tied scores."""
+    height included), duplicates and overlaps, crowd boxes, images without boxes, tied scores;
+    the first class has no ground truth, the last no detections."""
     rng = np.random.default_rng(seed)
     images = [{"id": i + 1, "width": 256, "height": 256} for i in range(n_images)]
     cats = [{"id": 10 * (c + 1), "name": f"class{c + 1}"} for c in range(n_cats)]
     cat_ids = [c["id"] for c in cats]
-    det_cats = cat_ids[:-1] if n_cats > 1 else cat_ids  # the last class is never detected
+    gt_cats = cat_ids[1:] if n_cats > 2 else cat_ids  # the first class has no ground truth
+    det_cats = cat_ids[:-1] if n_cats > 2 else cat_ids  # the last class is never detected
     anns, dets = [], []
     for img in images:
         if rng.random() < 0.15:
@@ -98,7 +99,7 @@ def random_coco(seed, n_images=12, n_cats=4, max_gt=12, max_dets=40):
             if rng.random() < 0.05:
                 w = 0.0
             x, y = float(rng.uniform(0, 200)), float(rng.uniform(0, 200))
-            cat = int(rng.choice(cat_ids))
+            cat = int(rng.choice(gt_cats))
             anns.append({"id": len(anns) + 1, "image_id": img["id"], "category_id": cat,
                          "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(rng.random() < 0.05)})
             for _ in range(int(rng.integers(0, 3))):  # near-duplicates of the ground truth
