@@ -18,6 +18,8 @@ not NaN, wherever there is ground truth.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import itertools
 import json
 import logging
@@ -130,6 +132,19 @@ def summarize(precision: np.ndarray, recall: np.ndarray, protocol: EvalProtocol,
     return out
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector: building ~10^6 annotation dicts otherwise triggers
+    full collections over and over (a third of the Python-side time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _load_json(source, what: str):
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
@@ -190,6 +205,11 @@ def evaluate_coco_json(
             (annotation ids of 0, categories the ground truth lacks, NaN boxes, ...).
     """
     protocol = get_protocol(protocol)
+    with _gc_paused():
+        return _evaluate(gt, dets, protocol, backend, img_ids, class_names)
+
+
+def _evaluate(gt, dets, protocol, backend, img_ids, class_names) -> EvaluationResult:
     gt_data, gt_source = _load_json(gt, "ground truth")
     det_data, det_source = _load_json(dets, "detections")
     gt_clean = check_ground_truth(gt_data, source=gt_source)
