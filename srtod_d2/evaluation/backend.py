@@ -7,8 +7,8 @@ Two backends compute the same matching and accumulation:
 * ``"pycocotools"``: the official pure-Python ``COCOeval``, the fallback.
 
 Both return pycocotools' ``eval['precision']`` ([T, R, K, A, M]) and ``eval['recall']``
-([T, K, A, M]) arrays; the summary (:mod:`.summary`) is computed from them by one piece of code
-whichever backend ran.
+([T, K, A, M]) arrays; the summary (:func:`.tiny_coco.summarize`) is computed from them by
+one piece of code whichever backend ran.
 
 :func:`check_ground_truth` and :func:`check_detections` turn what pycocotools would silently
 mis-evaluate or crash on into errors that name the file and the field, and return the clean
