@@ -42,7 +42,9 @@ def main(args):
         return res
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+    trainer.train()
+    # The evaluation hook has evaluated the final model; hand its results to the caller.
+    return getattr(trainer, "_last_eval_results", None)
 
 
 def invoke_main():

@@ -2,6 +2,7 @@
 datasets and evaluator with detectron2."""
 from .config import add_srtod_config
 from . import data  # noqa: F401  (registers the datasets)
+from . import evaluation  # noqa: F401
 from . import modeling  # noqa: F401  (registers backbone and meta-architectures)
 
 __all__ = ["add_srtod_config"]

@@ -55,11 +55,11 @@ def write_tiny_coco(folder, num_images=6, size=(64, 80), seed=0):
 
 def register_tiny_coco(name, folder, **kwargs):
     """Register :func:`write_tiny_coco`'s set under ``name`` (once) for our evaluator."""
-    from detectron2.data import DatasetCatalog, MetadataCatalog
-    from detectron2.data.datasets import register_coco_instances
+    from detectron2.data import DatasetCatalog
+
+    from srtod_d2.data import register_coco_json_dataset
 
     if name not in DatasetCatalog.list():
         json_file, root = write_tiny_coco(folder, **kwargs)
-        register_coco_instances(name, {}, json_file, root)
-        MetadataCatalog.get(name).evaluator_type = "tiny_coco"
+        register_coco_json_dataset(name, json_file, root)
     return name

@@ -8,7 +8,7 @@ from detectron2.engine import DefaultTrainer
 from detectron2.engine import defaults as d2_defaults
 
 from ..data import TinyDatasetMapper
-from ..evaluation import TinyCOCOEvaluator
+from ..evaluation import AITOD, TinyCOCOEvaluator
 from .checkpoint import make_atomic
 
 
@@ -44,8 +44,10 @@ class Trainer(DefaultTrainer):
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
         output_folder = output_folder or os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        # AP is read at min(TEST.DETECTIONS_PER_IMAGE, 1500): AI-TOD's protocol stops at 1500
+        # even where the configs keep 3000 detections per image.
         return TinyCOCOEvaluator(
             dataset_name,
             output_dir=output_folder,
-            max_dets_per_image=cfg.TEST.DETECTIONS_PER_IMAGE,
+            max_dets_per_image=min(cfg.TEST.DETECTIONS_PER_IMAGE, AITOD.max_dets[-1]),
         )
