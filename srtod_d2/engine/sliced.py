@@ -47,6 +47,7 @@ from detectron2.data.detection_utils import read_image
 from detectron2.layers import batched_nms
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, pairwise_ioa, pairwise_iou
+from detectron2.structures.boxes import pairwise_intersection
 
 __all__ = [
     "MERGE_METHODS",
@@ -204,25 +205,42 @@ def _stitch(boxes, scores, classes, tiles: List[int], agree: float, margin: floa
     return boxes[alive], scores[alive], classes[alive]
 
 
-def _greedy_clusters(boxes, scores, classes, metric: str, threshold: float):
-    """Clusters around the highest-scoring boxes: (seed index, member mask) pairs."""
-    order = torch.argsort(scores, descending=True)
-    free = torch.ones(len(boxes), dtype=torch.bool, device=boxes.device)
+def _similar_pairs(boxes, classes, metric: str, threshold: float, chunk: int = 1024):
+    """Neighbour lists: for each box, the same-class boxes whose similarity to it is >= threshold.
+    Computed in row chunks, as the full N x N matrix of a 4K frame would be large."""
     all_boxes = Boxes(boxes)
-    for i in order.tolist():
-        if not free[i]:
-            continue
-        seed = Boxes(boxes[i : i + 1])
+    neighbours: List[List[int]] = []
+    for start in range(0, len(boxes), chunk):
+        rows = Boxes(boxes[start : start + chunk])
         if metric == "iou":
-            sim = pairwise_iou(seed, all_boxes)[0]
+            sim = pairwise_iou(rows, all_boxes)
         else:  # intersection over the smaller of the two boxes
-            inter_over_other = pairwise_ioa(seed, all_boxes)[0]
-            inter_over_seed = pairwise_ioa(all_boxes, seed)[:, 0]
-            sim = torch.maximum(inter_over_other, inter_over_seed)
-        members = free & (classes == classes[i]) & (sim >= threshold)
-        members[i] = True
-        free &= ~members
-        yield i, members
+            smaller = torch.minimum(rows.area()[:, None], all_boxes.area()[None, :])
+            sim = pairwise_intersection(rows, all_boxes) / smaller.clamp(min=1e-6)
+        hit = (sim >= threshold) & (classes[start : start + chunk, None] == classes[None, :])
+        row_idx, col_idx = torch.nonzero(hit, as_tuple=True)
+        per_row = [[] for _ in range(len(rows))]
+        for r, c in zip(row_idx.tolist(), col_idx.tolist()):
+            per_row[r].append(c)
+        neighbours.extend(per_row)
+    return neighbours
+
+
+def _greedy_clusters(boxes, scores, classes, metric: str, threshold: float):
+    """(cluster id of each box, seed box of each cluster): the highest-scoring free box (the seed)
+    takes every free box that matches it. Ids follow decreasing seed score."""
+    neighbours = _similar_pairs(boxes, classes, metric, threshold)
+    cluster, seeds = [-1] * len(boxes), []
+    for i in torch.argsort(scores, descending=True, stable=True).tolist():
+        if cluster[i] >= 0:
+            continue
+        cluster[i] = len(seeds)
+        for j in neighbours[i]:
+            if cluster[j] < 0:
+                cluster[j] = len(seeds)
+        seeds.append(i)
+    as_tensor = lambda x: torch.tensor(x, dtype=torch.int64, device=boxes.device)  # noqa: E731
+    return as_tensor(cluster), as_tensor(seeds)
 
 
 def merge_detections(
@@ -283,21 +301,23 @@ def merge_detections(
             torch.zeros(0, dtype=torch.int64, device=boxes.device)
         return boxes[keep], scores[keep], classes[keep]
 
-    out_boxes, out_scores, out_classes = [], [], []
     metric = "iou" if method == "wbf" else "ios"
-    for seed, members in _greedy_clusters(boxes, scores, classes, metric, iou_threshold):
-        group = boxes[members]
-        if method == "wbf":
-            w = scores[members].clamp(min=1e-6)
-            # Offsets from the seed, so identical boxes fuse to exactly themselves.
-            fused = boxes[seed] + ((group - boxes[seed]) * w[:, None]).sum(dim=0) / w.sum()
-        else:
-            fused = torch.cat([group[:, :2].min(dim=0).values, group[:, 2:].max(dim=0).values])
-        out_boxes.append(fused)
-        out_scores.append(scores[seed])
-        out_classes.append(classes[seed])
-    # Clusters are made in order of decreasing seed score, so the output is sorted too.
-    return torch.stack(out_boxes), torch.stack(out_scores), torch.stack(out_classes)
+    cluster, seed = _greedy_clusters(boxes, scores, classes, metric, iou_threshold)
+    n = len(seed)
+    if method == "wbf":
+        w = scores.clamp(min=1e-6)[:, None]
+        # Offsets from the seed, so identical boxes fuse to exactly themselves.
+        offsets = torch.zeros(n, 4, dtype=boxes.dtype, device=boxes.device)
+        offsets.index_add_(0, cluster, (boxes - boxes[seed][cluster]) * w)
+        weight = torch.zeros(n, 1, dtype=boxes.dtype, device=boxes.device).index_add_(0, cluster, w)
+        fused = boxes[seed] + offsets / weight
+    else:
+        lo = boxes[seed][:, :2].clone().scatter_reduce(
+            0, cluster[:, None].expand(-1, 2), boxes[:, :2], reduce="amin")
+        hi = boxes[seed][:, 2:].clone().scatter_reduce(
+            0, cluster[:, None].expand(-1, 2), boxes[:, 2:], reduce="amax")
+        fused = torch.cat([lo, hi], dim=1)
+    return fused, scores[seed], classes[seed]
 
 
 def _sliced_defaults() -> CN:
