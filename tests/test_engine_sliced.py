@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import detectron2.data.transforms as T
 from detectron2 import model_zoo
 from detectron2.config import get_cfg
 from detectron2.modeling.postprocessing import detector_postprocess
@@ -335,6 +336,16 @@ def test_bad_settings_raise_at_construction():
         SlicedPredictor(stand_in_cfg(), 64, 64, model=RectangleDetector())
 
 
+def test_sliced_config_node():
+    cfg = get_cfg()
+    add_sliced_config(cfg)
+    add_sliced_config(cfg)  # harmless twice
+    cfg.merge_from_list(["TEST.SLICED.ENABLED", True, "TEST.SLICED.SLICE_SIZE", 640, "TEST.SLICED.MERGE", "wbf"])
+    assert set(cfg.TEST.SLICED) == {"ENABLED", "SLICE_SIZE", "OVERLAP", "FULL_IMAGE_PASS", "MERGE", "MERGE_IOU",
+                                    "BATCH_SIZE"}
+    assert (cfg.TEST.SLICED.ENABLED, cfg.TEST.SLICED.SLICE_SIZE, cfg.TEST.SLICED.MERGE) == (True, 640, "wbf")
+
+
 def test_defaults_come_from_config():
     cfg = stand_in_cfg()
     cfg.TEST.SLICED.SLICE_SIZE, cfg.TEST.SLICED.OVERLAP, cfg.TEST.SLICED.MERGE = 32, 8, "wbf"
@@ -397,3 +408,38 @@ def test_real_tiny_model_end_to_end():
     # Same model, same frame: a second call gives the same detections (nothing random remains).
     again = pred(frame)["instances"]
     assert torch.equal(again.pred_boxes.tensor, boxes) and torch.equal(again.scores, out.scores)
+
+
+@pytest.mark.parametrize("native_loader", [True, False])
+def test_sliced_evaluation_with_detectron2_loader_and_evaluator(tmp_path, native_loader):
+    from detectron2.data import DatasetCatalog, MetadataCatalog, build_detection_test_loader
+    from detectron2.evaluation import COCOEvaluator, inference_on_dataset
+    from detectron2.structures import BoxMode
+
+    from srtod_d2.engine import build_sliced_test_loader
+
+    frames = []
+    for i, seed in enumerate((1, 2)):
+        objects = random_objects(np.random.default_rng(seed), 150, 220, count=8, max_side=40)
+        path = tmp_path / f"frame{i}.png"
+        cv2.imwrite(str(path), paint(150, 220, objects, seed=seed))
+        frames.append({"file_name": str(path), "image_id": i, "height": 150, "width": 220, "annotations": [
+            {"bbox": [x0, y0, x1, y1], "bbox_mode": BoxMode.XYXY_ABS, "category_id": c}
+            for x0, y0, x1, y1, _, c in objects]})
+    name = f"_sliced_eval_test_{native_loader}"
+    DatasetCatalog.register(name, lambda: frames)
+    MetadataCatalog.get(name).thing_classes = [f"c{k}" for k in range(5)]
+    try:
+        # The test resize halves the frames: a model seeing the loader's image would miss objects.
+        cfg = stand_in_cfg(min_size=75, max_size=1000)
+        cfg.DATALOADER.NUM_WORKERS = 0
+        loader = build_sliced_test_loader(cfg, name) if native_loader else build_detection_test_loader(cfg, name)
+        model = SlicedInferenceModel(RectangleDetector(), cfg, slice_size=64, overlap=16, full_image_pass=False)
+        # Tiles of the native frame are not resized (short edge 0), so boxes stay pixel exact.
+        model.predictor.aug = T.ResizeShortestEdge([0, 0], 1000)
+        evaluator = COCOEvaluator(name, output_dir=str(tmp_path / "eval"), max_dets_per_image=100)
+        results = inference_on_dataset(model, loader, evaluator)
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    assert results["bbox"]["AP"] == pytest.approx(100.0)
