@@ -30,10 +30,15 @@ whole ones, and never thrown away on their own:
    spread over four tiles at a corner comes back as one box;
 3. everything left goes through the chosen merge (``"nms"``, ``"nmm"`` or ``"wbf"``), which
    removes the duplicates of objects seen whole by several tiles.
+
+Limits: a trained detector's box for a cut object may reach past the visible part or stop short
+of the tile edge by more than ``border_margin``; such a box is then taken as whole and only the
+final merge can remove it. Stitching assumes that two same-class pieces from different tiles
+which line up and touch are one object, which can join two distinct objects lying edge to edge
+across a tile border.
 """
 import logging
-import os
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
