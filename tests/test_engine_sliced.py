@@ -364,6 +364,7 @@ def test_inference_model_slices_native_resolution(tmp_path):
     native = torch.as_tensor(frame.transpose(2, 0, 1).copy())
     wrapped = SlicedInferenceModel(RectangleDetector(), stand_in_cfg(), slice_size=64, overlap=16,
                                    full_image_pass=False)
+    assert wrapped.training and wrapped.model.training  # wrapping leaves the mode alone
     wrapped.eval()
     # Resized by the test mapper: the original is read again from the file.
     reread = wrapped([{"image": small, "height": 200, "width": 300, "file_name": str(path)}])[0]

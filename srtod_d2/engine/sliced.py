@@ -545,8 +545,13 @@ class SlicedInferenceModel(nn.Module):
             kwargs: overrides of :class:`SlicedPredictor` arguments.
         """
         super().__init__()
-        self.model = model  # a submodule, so eval()/train() reach it
+        training = model.training
         self.predictor = SlicedPredictor(cfg, model=model, **kwargs)
+        # The predictor puts the model in eval mode; wrapping a model mid-training must not, since
+        # inference_on_dataset switches modes (and back) itself.
+        model.train(training)
+        self.model = model  # a submodule, so eval()/train() reach it
+        self.train(training)
         self._warned = False
 
     def _frame(self, d: dict) -> np.ndarray:
