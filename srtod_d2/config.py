@@ -3,8 +3,9 @@ from detectron2.config import CfgNode as CN
 
 
 def add_srtod_config(cfg):
-    """Add the ``MODEL.SRTOD`` node to ``cfg`` in place (a copy of detectron2's defaults, never
-    the global defaults themselves). Calling it twice is harmless."""
+    """Add the ``MODEL.SRTOD`` node (and ``TEST.SLICED``, sliced inference) to ``cfg`` in place
+    (a copy of detectron2's defaults, never the global defaults themselves). Calling it twice is
+    harmless."""
     if "SRTOD" in cfg.MODEL:
         return cfg
     _C = cfg
@@ -35,4 +36,8 @@ def add_srtod_config(cfg):
     _C.MODEL.SRTOD.MASK_RESIZE = "nearest"
     # Extra FPN level on top: "maxpool" (P6 from P5, as R-CNN) or "p6p7" (P6, P7 from C5).
     _C.MODEL.SRTOD.FPN_TOP_BLOCK = "maxpool"
+
+    from .engine.sliced import add_sliced_config  # late import: engine sits on top of config
+
+    add_sliced_config(cfg)
     return cfg

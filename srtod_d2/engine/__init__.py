@@ -1,3 +1,23 @@
+"""Training and inference on top of the model, data and evaluation packages: the trainer,
+atomic checkpoints, and sliced (tiled) inference for large frames."""
+from .checkpoint import make_atomic
+from .sliced import (
+    SlicedInferenceModel,
+    SlicedPredictor,
+    add_sliced_config,
+    build_sliced_test_loader,
+    merge_detections,
+    tile_grid,
+)
 from .trainer import Trainer
 
-__all__ = ["Trainer"]
+__all__ = [
+    "SlicedInferenceModel",
+    "SlicedPredictor",
+    "Trainer",
+    "add_sliced_config",
+    "build_sliced_test_loader",
+    "make_atomic",
+    "merge_detections",
+    "tile_grid",
+]

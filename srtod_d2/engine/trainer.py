@@ -10,6 +10,7 @@ from detectron2.engine import defaults as d2_defaults
 from ..data import TinyDatasetMapper
 from ..evaluation import AITOD, TinyCOCOEvaluator
 from .checkpoint import make_atomic
+from .sliced import SlicedInferenceModel, build_sliced_test_loader
 
 
 def _ddp_for_any_device(model, **kwargs):
@@ -39,7 +40,16 @@ class Trainer(DefaultTrainer):
 
     @classmethod
     def build_test_loader(cls, cfg, dataset_name):
+        if cfg.TEST.SLICED.ENABLED:
+            # Frames at native resolution: the tiles get the test-time resize, not the frame.
+            return build_sliced_test_loader(cfg, dataset_name)
         return build_detection_test_loader(cfg, dataset_name, mapper=TinyDatasetMapper(cfg, False))
+
+    @classmethod
+    def test(cls, cfg, model, evaluators=None):
+        if cfg.TEST.SLICED.ENABLED and not isinstance(model, SlicedInferenceModel):
+            model = SlicedInferenceModel(model, cfg)
+        return super().test(cfg, model, evaluators)
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name, output_folder=None):
