@@ -79,4 +79,3 @@ def test_two_process_cpu_training(tmp_path):
     assert (out / "model_final.pth").is_file()
     log = (out / "log.txt").read_text()
     assert "World size: 2" in log
-    assert "DistributedDataParallel" in (out / "log.txt").read_text() or "iter: 2" in log or "Overall training speed: 1 iterations" in log
