@@ -4,7 +4,7 @@ from .config import add_srtod_config
 from . import data  # noqa: F401  (registers the datasets)
 from . import evaluation  # noqa: F401
 from . import modeling  # noqa: F401  (registers backbone and meta-architectures)
-from .engine import SlicedPredictor
+from .engine import Predictor, SlicedPredictor
 from .evaluation import TinyCOCOEvaluator
 
-__all__ = ["SlicedPredictor", "TinyCOCOEvaluator", "add_srtod_config"]
+__all__ = ["Predictor", "SlicedPredictor", "TinyCOCOEvaluator", "add_srtod_config"]

@@ -1,6 +1,7 @@
 """Training and inference on top of the model, data and evaluation packages: the trainer,
 atomic checkpoints, and sliced (tiled) inference for large frames."""
 from .checkpoint import make_atomic
+from .predictor import Predictor, check_frame
 from .sliced import (
     SlicedInferenceModel,
     SlicedPredictor,
@@ -12,7 +13,9 @@ from .sliced import (
 from .trainer import Trainer
 
 __all__ = [
+    "Predictor",
     "SlicedInferenceModel",
+    "check_frame",
     "SlicedPredictor",
     "Trainer",
     "add_sliced_config",

@@ -54,6 +54,8 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, pairwise_ioa, pairwise_iou
 from detectron2.structures.boxes import pairwise_intersection
 
+from .predictor import check_frame
+
 __all__ = [
     "MERGE_METHODS",
     "SlicedInferenceModel",
@@ -329,37 +331,6 @@ def _sliced_defaults() -> CN:
     return add_sliced_config(CN({"TEST": CN()})).TEST.SLICED
 
 
-def _check_frame(image) -> np.ndarray:
-    """The frame as a contiguous (H, W, 3) array, uint8 or float32 in 0-255, same channel order;
-    a ValueError naming the problem for what cannot be read as one."""
-    if image is None:
-        raise ValueError("image is None (cv2.imread returns None for a file it cannot read)")
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array of shape (H, W, C), got {type(image).__name__}")
-    shape = image.shape
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"image must have shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {shape}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"image is empty: shape {shape}")
-    if image.dtype == np.uint16:
-        # The full 16-bit range maps to 0-255; guessing a 10/12-bit sensor range would be wrong
-        # as often as right, so a caller with such data should scale it first.
-        image = image.astype(np.float32) * np.float32(255.0 / 65535.0)
-    elif np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all():
-            raise ValueError("image contains NaN or infinite values")
-        image = image.astype(np.float32, copy=False)
-    elif image.dtype != np.uint8:
-        raise ValueError(f"image dtype must be uint8, uint16 or float (0-255 range), got {image.dtype}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]  # BGRA as cv2.IMREAD_UNCHANGED reads it: alpha is no colour
-    return np.ascontiguousarray(image)
-
-
 class SlicedPredictor:
     """:class:`detectron2.engine.DefaultPredictor` that runs the model on overlapping tiles of
     the frame, plus optionally the whole frame, and merges the detections.
@@ -450,7 +421,7 @@ class SlicedPredictor:
             {"instances": Instances} of size (H, W) with ``pred_boxes``, ``scores`` and
             ``pred_classes``, sorted by decreasing score.
         """
-        image = _check_frame(original_image)
+        image = check_frame(original_image)
         if self.input_format == "RGB":
             image = np.ascontiguousarray(image[:, :, ::-1])
         return {"instances": self.predict_model_format(image)}
@@ -561,7 +532,7 @@ class SlicedInferenceModel(nn.Module):
         if tuple(image.shape[-2:]) == (height, width):
             return image.permute(1, 2, 0).cpu().numpy()
         if d.get("file_name"):
-            frame = _check_frame(read_image(d["file_name"], format="BGR"))
+            frame = check_frame(read_image(d["file_name"], format="BGR"))
             if self.predictor.input_format == "RGB":
                 frame = frame[:, :, ::-1]
             return np.ascontiguousarray(frame)
