@@ -13,17 +13,16 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.data import MetadataCatalog  # noqa: E402
-from detectron2.engine import DefaultPredictor  # noqa: E402
 from detectron2.utils.visualizer import Visualizer  # noqa: E402
 
 import srtod_d2  # noqa: E402,F401
-from srtod_d2 import add_srtod_config  # noqa: E402
+from srtod_d2 import Predictor, SlicedPredictor, add_srtod_config  # noqa: E402
+from srtod_d2.data import read_image  # noqa: E402
 from srtod_d2.utils.visualize import difference_map_panel  # noqa: E402
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv"}
@@ -36,6 +35,10 @@ def get_parser():
     p.add_argument("--output", required=True, help="output folder")
     p.add_argument("--confidence-threshold", type=float, default=0.3)
     p.add_argument("--no-maps", action="store_true", help="skip the difference-map panels")
+    p.add_argument("--sliced", action="store_true",
+                   help="sliced inference for large frames (TEST.SLICED.* settings; no map panels)")
+    p.add_argument("--slice-size", type=int, help="tile side in pixels (default TEST.SLICED.SLICE_SIZE)")
+    p.add_argument("--overlap", type=int, help="tile overlap in pixels (default TEST.SLICED.OVERLAP)")
     p.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="config overrides KEY VALUE ...")
     return p
 
@@ -65,8 +68,13 @@ def expand_inputs(patterns):
 
 
 class Demo:
-    def __init__(self, cfg, draw_maps=True):
-        self.predictor = DefaultPredictor(cfg)
+    def __init__(self, cfg, draw_maps=True, sliced=False, slice_size=None, overlap=None):
+        if sliced:
+            # Maps belong to one network input; a sliced frame has many, so no panel.
+            self.predictor = SlicedPredictor(cfg, slice_size=slice_size, overlap=overlap)
+            draw_maps = False
+        else:
+            self.predictor = Predictor(cfg)
         names = cfg.DATASETS.TEST
         self.metadata = MetadataCatalog.get(names[0] if names else "__unused")
         self.draw_maps = draw_maps and getattr(self.predictor.model, "srtod_enabled", False)
@@ -82,19 +90,6 @@ class Demo:
         vis = Visualizer(image_bgr[:, :, ::-1], self.metadata)
         drawn = vis.draw_instance_predictions(predictions["instances"].to("cpu")).get_image()
         return predictions, drawn, panel
-
-
-def read_image(path):
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: not a readable image")
-    if image.dtype == np.uint16:
-        image = (image / 257).round().astype(np.uint8)
-    if image.ndim == 2:
-        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    elif image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    return image
 
 
 def process_video(demo, path, out_dir):
@@ -125,13 +120,14 @@ def main(argv=None):
     cfg = setup_cfg(args)
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(cfg, draw_maps=not args.no_maps)
+    demo = Demo(cfg, draw_maps=not args.no_maps, sliced=args.sliced, slice_size=args.slice_size,
+                overlap=args.overlap)
     written = []
     for path in expand_inputs(args.input):
         if Path(path).suffix.lower() in VIDEO_EXTS:
             process_video(demo, path, out_dir)
             continue
-        image = read_image(path)
+        image = read_image(path, format="BGR")
         predictions, drawn, panel = demo.run(image)
         stem = Path(path).stem
         cv2.imwrite(str(out_dir / f"{stem}_det.png"), drawn[:, :, ::-1])

@@ -33,3 +33,13 @@ def test_demo_rejects_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing_here"):
         demo_mod.main(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
                        "--input", str(tmp_path / "nothing_here*.png"), "--output", str(tmp_path)])
+
+
+def test_demo_sliced_mode_draws_detections_on_the_full_frame(tmp_path):
+    rng = np.random.default_rng(2)
+    cv2.imwrite(str(tmp_path / "big.png"), rng.integers(0, 256, (150, 260, 3), dtype=np.uint8))
+    written = demo_mod.main(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
+                             "--input", str(tmp_path / "big.png"), "--output", str(tmp_path / "out"),
+                             "--sliced", "--slice-size", "96", "--overlap", "16", "--opts", *SMALL])
+    assert [p.name for p in written] == ["big_det.png"]
+    assert cv2.imread(str(written[0])).shape == (150, 260, 3)

@@ -1,0 +1,114 @@
+"""Does SR-TOD find more tiny objects? Train baseline and SR-TOD variants with the same
+detector, schedule and seeds; evaluate each with the AI-TOD metrics; report mean and spread.
+
+    .venv/bin/python benchmarks/bench_gain.py --dataset synthetic --seeds 1 2 --iters 300 --jobs 2
+    .venv/bin/python benchmarks/bench_gain.py --dataset sirst --seeds 1 2 --iters 300 --jobs 2
+
+Runs land in benchmarks/results/gain/<dataset>/<variant>/seed<k>/ (a finished run is reused).
+SIRST-V2 is read from ../shared/data/sirst_v2 through a link at datasets/sirst_v2.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import describe_run  # noqa: E402
+
+CONFIGS = {"synthetic": "configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+           "sirst": "configs/SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml"}
+VARIANTS = {
+    "baseline": ["MODEL.SRTOD.ENABLED", "False"],
+    "reference": ["MODEL.SRTOD.HEAD", "reference"],
+    "efficient": ["MODEL.SRTOD.HEAD", "efficient"],
+    "reference-ste": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
+    "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
+}
+METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
+
+
+def ensure_sirst_link():
+    link = ROOT / "datasets" / "sirst_v2"
+    target = ROOT.parent / "shared" / "data" / "sirst_v2"
+    if not target.is_dir():
+        raise SystemExit(f"SIRST-V2 not found at {target}")
+    if not link.exists():
+        link.parent.mkdir(exist_ok=True)
+        link.symlink_to(target)
+
+
+def run_one(dataset, variant, seed, iters, threads, out_root):
+    out = out_root / dataset / variant / f"seed{seed}"
+    done = out / "final_metrics.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", str(ROOT / CONFIGS[dataset]),
+           "SEED", str(seed), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(iters),
+           "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.92)})", "SOLVER.CHECKPOINT_PERIOD", str(iters),
+           "DATALOADER.NUM_WORKERS", "0", *VARIANTS[variant]]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+    t0 = time.time()
+    with open(out / "stdout.log", "w") as log:
+        subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    rows = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    final = [r for r in rows if "bbox/AP" in r][-1]
+    result = {m: final[f"bbox/{m}"] for m in METRICS}
+    result["threshold_255"] = [(r["iteration"], r["srtod/threshold_255"]) for r in rows if "srtod/threshold_255" in r]
+    result["minutes"] = (time.time() - t0) / 60
+    done.write_text(json.dumps(result))
+    print(f"  {dataset} {variant} seed {seed}: " + " ".join(f"{m} {result[m]:.1f}" for m in METRICS)
+          + f" ({result['minutes']:.1f} min)", flush=True)
+    return result
+
+
+def summarize(dataset, results):
+    lines = [f"| {dataset} | variant | seeds | " + " | ".join(METRICS) + " |",
+             "|---|---|---|" + "---|" * len(METRICS)]
+    for variant, runs in results.items():
+        cells = []
+        for m in METRICS:
+            vals = [r[m] for r in runs]
+            spread = (max(vals) - min(vals)) / 2 if len(vals) > 1 else float("nan")
+            cells.append(f"{statistics.mean(vals):.1f} ± {spread:.1f}")
+        lines.append(f"| | {variant} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", choices=sorted(CONFIGS), required=True)
+    ap.add_argument("--variants", nargs="+", default=["baseline", "reference", "efficient"], choices=sorted(VARIANTS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--iters", type=int, default=300)
+    ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each gets cores/jobs threads)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
+    args = ap.parse_args()
+    print(describe_run())
+    print("spread = half the range over seeds\n", flush=True)
+    if args.dataset == "sirst":
+        ensure_sirst_link()
+    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    jobs = [(v, s) for s in args.seeds for v in args.variants]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out)) for job in jobs}
+        results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
+    print()
+    print(summarize(args.dataset, results))
+    for v, runs in results.items():
+        for s, r in zip(args.seeds, runs):
+            if r["threshold_255"]:
+                traj = r["threshold_255"]
+                print(f"threshold {v} seed {s}: " + ", ".join(f"it {i}: {t:.2f}" for i, t in traj[:: max(1, len(traj) // 6)])
+                      + f", it {traj[-1][0]}: {traj[-1][1]:.2f} (/255)")
+
+
+if __name__ == "__main__":
+    main()
