@@ -3,13 +3,13 @@
 
 The same trained model runs on each frame twice: once as detectron2's DefaultPredictor (the frame
 resized to INPUT.MIN/MAX_SIZE_TEST) and once as srtod_d2's SlicedPredictor. Both are scored
-with pycocotools (AP, AP50, and AP by object size: very tiny 2-8 px, tiny 8-16 px, AI-TOD's
-ranges) and timed per frame. Everything needed to reproduce a figure (command line, machine,
+with the project's AI-TOD evaluator (AP, AP50, and AP by object size: very tiny 2-8 px, tiny
+8-16 px) and timed per frame. Everything needed to reproduce a figure (command line, machine,
 versions) is printed with it.
 
-The frames are made here (a textured background with small bright or dark blobs whose boxes are
-known), so the benchmark needs no data set. The model is class-agnostic scored by default (every
-detection counts as "object"), since its classes need not match the synthetic objects.
+The frames come from the project's synthetic generator at 3840x2160 (the distribution the
+quickstart model learns), scored per class; objects above --max-side px are ignored, so the
+figures are those of 2-16 px objects.
 
 Example:
     python benchmarks/bench_sliced.py --config-file configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml \\
@@ -17,7 +17,6 @@ Example:
 """
 import argparse
 import contextlib
-import io
 import json
 import os
 import platform
@@ -37,99 +36,47 @@ sys.path.insert(0, str(ROOT))
 import detectron2  # noqa: E402
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.engine import DefaultPredictor  # noqa: E402
-from pycocotools.coco import COCO  # noqa: E402
-from pycocotools.cocoeval import COCOeval  # noqa: E402
 
 from srtod_d2 import add_srtod_config  # noqa: E402
+from srtod_d2.data.synthetic import SYNTHETIC_CLASSES, generate_image  # noqa: E402
 from srtod_d2.engine.sliced import SlicedPredictor, add_sliced_config, tile_grid  # noqa: E402
-
-# Area ranges in px^2, as AI-TOD defines them by object side: very tiny 2-8, tiny 8-16, small 16-32.
-AREA_RANGES = {"all": [0, 1e10], "vt": [0, 8 ** 2], "t": [8 ** 2, 16 ** 2], "s": [16 ** 2, 32 ** 2]}
+from srtod_d2.evaluation import AITOD, evaluate_coco_json  # noqa: E402
 
 
-def make_frame(rng, height, width, num_objects, min_side, max_side):
-    """(BGR uint8 frame, list of [x, y, w, h] boxes). Objects do not overlap, and keep a 2 px gap,
-    so every box is fully visible."""
-    # Low-frequency shading plus pixel noise: a background a detector cannot threshold away.
-    coarse = rng.uniform(40, 200, size=(max(height // 64, 2), max(width // 64, 2), 3)).astype(np.float32)
-    frame = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
-    frame += rng.normal(0, 8, size=frame.shape).astype(np.float32)
-    taken = np.zeros((height, width), bool)
-    boxes = []
-    for _ in range(num_objects * 20):
-        if len(boxes) == num_objects:
-            break
-        side = rng.uniform(min_side, max_side)
-        aspect = rng.uniform(0.5, 2.0)
-        w = int(np.clip(round(side * np.sqrt(aspect)), min_side, max_side))
-        h = int(np.clip(round(side / np.sqrt(aspect)), min_side, max_side))
-        x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
-        if taken[max(y - 2, 0): y + h + 2, max(x - 2, 0): x + w + 2].any():
-            continue
-        taken[y: y + h, x: x + w] = True
-        local = frame[y: y + h, x: x + w].mean()
-        # Bright on dark ground, dark on bright ground, with a random colour cast.
-        sign = 1.0 if local < 128 else -1.0
-        color = np.clip(local + sign * rng.uniform(50, 110) + rng.normal(0, 15, size=3), 0, 255)
-        if rng.random() < 0.5:
-            frame[y: y + h, x: x + w] = color
-        else:
-            # An ellipse inscribed in the box (its box is still the full w x h).
-            yy, xx = np.mgrid[0:h, 0:w]
-            mask = ((xx + 0.5 - w / 2) / (w / 2)) ** 2 + ((yy + 0.5 - h / 2) / (h / 2)) ** 2 <= 1.0
-            frame[y: y + h, x: x + w][mask] = color
-        boxes.append([x, y, w, h])
-    return np.clip(frame, 0, 255).astype(np.uint8), boxes
+def make_frame(rng, height, width, num_objects, max_side):
+    """(BGR uint8 frame, list of (x, y, w, h, category id)) from the project's synthetic generator,
+    the distribution the quickstart model is trained on; objects larger than ``max_side`` px
+    (sqrt of area) are kept in the frame but marked crowd, so they neither count nor penalise."""
+    image, objects = generate_image(rng, image_size=(width, height), objects_per_image=(num_objects, num_objects))
+    boxes = [(*o["bbox"], SYNTHETIC_CLASSES.index(o["category"]) + 1) for o in objects]
+    return np.ascontiguousarray(image[:, :, ::-1]), boxes, max_side
 
 
-def coco_ground_truth(frames_boxes, height, width):
+def coco_ground_truth(frames_boxes, height, width, max_side, agnostic):
     images = [{"id": i + 1, "height": height, "width": width, "file_name": f"synthetic_{i:04d}.png"}
               for i in range(len(frames_boxes))]
     annotations = []
     for i, boxes in enumerate(frames_boxes):
-        for x, y, w, h in boxes:
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1,
-                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0})
-    gt = COCO()
-    gt.dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt.createIndex()
-    return gt
+        for x, y, w, h, cat in boxes:
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1 if agnostic else cat,
+                                "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(w * h > max_side ** 2)})
+    names = ["object"] if agnostic else list(SYNTHETIC_CLASSES)
+    return {"images": images, "annotations": annotations,
+            "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)]}
 
 
-def coco_detections(image_id, instances, category):
+def coco_detections(image_id, instances, agnostic):
     inst = instances.to("cpu")
-    keep = inst.pred_classes == category if category is not None else torch.ones(len(inst), dtype=torch.bool)
     out = []
-    for (x0, y0, x1, y1), s in zip(inst.pred_boxes.tensor[keep].tolist(), inst.scores[keep].tolist()):
-        out.append({"image_id": image_id, "category_id": 1, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": s})
+    for (x0, y0, x1, y1), s, c in zip(inst.pred_boxes.tensor.tolist(), inst.scores.tolist(), inst.pred_classes.tolist()):
+        out.append({"image_id": image_id, "category_id": 1 if agnostic else c + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0], "score": s})
     return out
 
 
 def evaluate(gt, detections, max_dets):
-    """AP figures (in %) from COCOeval with AI-TOD's size ranges. COCOeval.summarize() only knows
-    COCO's four ranges, so the APs are read from its precision array."""
-    if not detections:
-        return {f"AP{k}" if k != "all" else "AP": 0.0 for k in AREA_RANGES} | {"AP50": 0.0}
-    with contextlib.redirect_stdout(io.StringIO()):
-        dt = gt.loadRes(detections)
-        ev = COCOeval(gt, dt, "bbox")
-        ev.params.areaRng = list(AREA_RANGES.values())
-        ev.params.areaRngLbl = list(AREA_RANGES)
-        ev.params.maxDets = [max_dets]
-        ev.evaluate()
-        ev.accumulate()
-    precision = ev.eval["precision"]  # [IoU thresholds, recall, classes, areas, maxDets]
-
-    def ap(p):
-        p = p[p > -1]
-        return float(p.mean() * 100) if p.size else float("nan")
-
-    out = {"AP": ap(precision[:, :, :, 0, -1]), "AP50": ap(precision[0, :, :, 0, -1])}
-    for a, name in enumerate(AREA_RANGES):
-        if name != "all":
-            out[f"AP{name}"] = ap(precision[:, :, :, a, -1])
-    return out
+    """AI-TOD metrics (in %) from the project's evaluator, AP at ``max_dets``."""
+    return dict(evaluate_coco_json(gt, detections, AITOD.with_max_dets(max_dets)).metrics)
 
 
 def machine_info(device):
@@ -173,8 +120,8 @@ def parse_args(argv=None):
     p.add_argument("--height", type=int, default=2160)
     p.add_argument("--width", type=int, default=3840)
     p.add_argument("--objects", type=int, default=300, help="objects per frame")
-    p.add_argument("--min-side", type=int, default=2)
-    p.add_argument("--max-side", type=int, default=16)
+    p.add_argument("--max-side", type=int, default=16,
+                   help="objects above this size (sqrt of area, px) are ignored (crowd) in scoring")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--slice-size", type=int, default=512)
     p.add_argument("--overlap", type=int, default=128)
@@ -184,8 +131,8 @@ def parse_args(argv=None):
     p.add_argument("--max-dets", type=int, default=1500,
                    help="TEST.DETECTIONS_PER_IMAGE for both runs and COCOeval maxDets: a 4K frame holds "
                         "more objects than detectron2's default 100")
-    p.add_argument("--category", type=int, default=None,
-                   help="only detections of this predicted class count (default: all, class-agnostic)")
+    p.add_argument("--class-agnostic", action="store_true",
+                   help="score every detection as one class (for a model not trained on the synthetic classes)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides, e.g. MODEL.WEIGHTS path")
     return p.parse_args(argv)
@@ -208,8 +155,8 @@ def main(argv=None):
     print("versions:", json.dumps(versions()))
     if not cfg.MODEL.WEIGHTS:
         print("WARNING: MODEL.WEIGHTS is empty: random weights, the APs below mean nothing")
-    print(f"frames: {args.frames} x {args.width}x{args.height}, {args.objects} objects of "
-          f"{args.min_side}-{args.max_side} px each, seed {args.seed}")
+    print(f"frames: {args.frames} x {args.width}x{args.height} from srtod_d2.data.synthetic, {args.objects} objects "
+          f"each, scored up to {args.max_side} px (larger ones ignored), seed {args.seed}")
     print(f"full frame: resize to short edge {cfg.INPUT.MIN_SIZE_TEST} (max {cfg.INPUT.MAX_SIZE_TEST}); "
           f"sliced: {args.slice_size} px tiles, overlap {args.overlap}, merge {args.merge}, "
           f"batch {args.batch_size}, full-image pass {not args.no_full_image_pass}")
@@ -223,26 +170,25 @@ def main(argv=None):
     frames_boxes, detections = [], {name: [] for name in runs}
     times = {name: [] for name in runs}
     # Warm-up on a throwaway frame: first calls pay for allocator and kernel set-up.
-    warm, _ = make_frame(np.random.default_rng(args.seed + 1), args.height, args.width, 10, args.min_side,
-                         args.max_side)
+    warm, _, _ = make_frame(np.random.default_rng(args.seed + 1), args.height, args.width, 10, args.max_side)
     for predictor in runs.values():
         predictor(warm)
     for i in range(args.frames):
-        frame, boxes = make_frame(rng, args.height, args.width, args.objects, args.min_side, args.max_side)
+        frame, boxes, _ = make_frame(rng, args.height, args.width, args.objects, args.max_side)
         frames_boxes.append(boxes)
         for name, predictor in runs.items():
             out, seconds = timed(predictor, frame, device)
             times[name].append(seconds)
-            detections[name] += coco_detections(i + 1, out["instances"], args.category)
+            detections[name] += coco_detections(i + 1, out["instances"], args.class_agnostic)
         print(f"frame {i + 1}/{args.frames}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in runs), flush=True)
 
-    gt = coco_ground_truth(frames_boxes, args.height, args.width)
+    gt = coco_ground_truth(frames_boxes, args.height, args.width, args.max_side, args.class_agnostic)
     results = {name: evaluate(gt, detections[name], args.max_dets) for name in runs}
     for name in runs:
         results[name]["seconds_per_frame"] = float(np.mean(times[name]))
         results[name]["detections_per_frame"] = len(detections[name]) / max(args.frames, 1)
 
-    columns = ["AP", "AP50", "APvt", "APt", "APs", "seconds_per_frame", "detections_per_frame"]
+    columns = ["AP", "AP50", "APvt", "APt", "seconds_per_frame", "detections_per_frame"]
     print()
     print("| run | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")

@@ -57,10 +57,10 @@ def main():
 
     minutes = (time.time() - t0) / 60
     print(f"\n[quickstart] done in {minutes:.1f} min. Everything is under {out}/:")
-    print(f"  model_final.pth          the trained SR-TOD model")
+    print("  model_final.pth          the trained SR-TOD model")
     print(f"  metrics.json, events.*   training curves (loss_recon, srtod/threshold_255; tensorboard --logdir {out})")
-    print(f"  inference/               detections (coco_instances_results.json) and the evaluation")
-    print(f"  quickstart_metrics.json  the AI-TOD metrics above")
+    print("  inference/               detections (coco_instances_results.json) and the evaluation")
+    print("  quickstart_metrics.json  the AI-TOD metrics above")
     print(f"  demo/                    {len(written)} PNGs: *_det.png detections, *_maps.png difference maps")
     if bbox["AP50"] < args.min_ap50:
         raise SystemExit(f"[quickstart] FAILED: AP50 {bbox['AP50']:.1f} is far below the expected level "

@@ -71,7 +71,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from detectron2.engine import default_argument_parser  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = """
