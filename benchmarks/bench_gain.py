@@ -1,7 +1,7 @@
 """Does SR-TOD find more tiny objects? Train baseline and SR-TOD variants with the same
 detector, schedule and seeds; evaluate each with the AI-TOD metrics; report mean and spread.
 
-    .venv/bin/python benchmarks/bench_gain.py --dataset synthetic --seeds 1 2 --iters 300 --jobs 2
+    .venv/bin/python benchmarks/bench_gain.py --dataset synthetic-easy --seeds 1 2 --iters 300 --jobs 2
     .venv/bin/python benchmarks/bench_gain.py --dataset sirst --seeds 1 2 --iters 300 --jobs 2
 
 Runs land in benchmarks/results/gain/<dataset>/<variant>/seed<k>/ (a finished run is reused).
@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import describe_run  # noqa: E402
 
 CONFIGS = {"synthetic": "configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+           "synthetic-easy": "configs/Synthetic/srtod_faster_rcnn_R18_quickstart.yaml",
            "sirst": "configs/SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml"}
 VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", "False"],
