@@ -2,7 +2,7 @@
 generate the (easy, one-class) synthetic tiny-object set, train a small SR-TOD detector on it,
 evaluate it with the AI-TOD metrics, write difference-map panels, and say where everything is.
 
-    .venv/bin/python scripts/quickstart.py [--iters 400] [--output quickstart_output] [--min-ap50 50]
+    .venv/bin/python scripts/quickstart.py [--iters N] [--output quickstart_output] [--min-ap50 40]
 """
 import argparse
 import json
