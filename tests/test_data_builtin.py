@@ -18,7 +18,7 @@ EXPECTED = {
     "droneswarms_train": 1, "droneswarms_test": 1,
     "dota_v1_train": 15, "dota_v1_val": 15,
     "sirst_v2_train": 1, "sirst_v2_val": 1, "sirst_v2_test": 1,
-    "synthetic_tiny_train": 3, "synthetic_tiny_val": 3,
+    "synthetic_tiny_train": 3, "synthetic_tiny_val": 3, "synthetic_tiny_easy_train": 1, "synthetic_tiny_easy_val": 1,
 }
 
 
