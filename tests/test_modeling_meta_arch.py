@@ -151,3 +151,9 @@ def test_non_finite_threshold_stops_training():
         model.backbone.enhancement.threshold.fill_(float("nan"))
     with EventStorage(), pytest.raises(FloatingPointError, match="threshold became nan.*THRESHOLD_STE_TAU"):
         model([_sample()])
+
+
+def test_plain_default_predictor_on_rgba_gets_a_clear_error():
+    predictor = DefaultPredictor(tiny_cfg())
+    with pytest.raises(ValueError, match=r"must be a \(3, H, W\) tensor, got \(4, .*srtod_d2.Predictor"):
+        predictor(np.zeros((40, 50, 4), np.uint8))

@@ -38,6 +38,20 @@ def check_finite_losses(losses: Dict[str, torch.Tensor], iteration: int, thresho
             )
 
 
+def _check_inputs(batched_inputs, channels: int):
+    # A wrong channel count would otherwise fail deep inside normalisation with a broadcast error.
+    for i, x in enumerate(batched_inputs):
+        image = x.get("image") if isinstance(x, dict) else None
+        if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] != channels:
+            shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+            raise ValueError(
+                f"batched_inputs[{i}]['image'] must be a ({channels}, H, W) tensor, got {shape}; "
+                "for grayscale, RGBA or 16-bit arrays use srtod_d2.Predictor, which converts them"
+            )
+        if image.shape[1] == 0 or image.shape[2] == 0:
+            raise ValueError(f"batched_inputs[{i}]['image'] is empty: shape {tuple(image.shape)}")
+
+
 def masked_mse(recon: torch.Tensor, image: torch.Tensor, image_sizes: Sequence[Tuple[int, int]]) -> torch.Tensor:
     """Mean squared error over the real area of each image: the zero padding detectron2 adds to
     batch images of different sizes is no part of the image, so it must not be reconstructed."""
@@ -74,6 +88,7 @@ class SRTODMixin:
         return hasattr(self.backbone, "enhancement")
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        _check_inputs(batched_inputs, len(self.pixel_mean))
         out = super().forward(batched_inputs)
         if self.srtod_enabled:
             self._add_srtod_outputs(batched_inputs, out)
