@@ -43,3 +43,22 @@ def test_demo_sliced_mode_draws_detections_on_the_full_frame(tmp_path):
                              "--sliced", "--slice-size", "96", "--overlap", "16", "--opts", *SMALL])
     assert [p.name for p in written] == ["big_det.png"]
     assert cv2.imread(str(written[0])).shape == (150, 260, 3)
+
+
+def test_demo_on_a_video_writes_a_video_with_every_frame(tmp_path):
+    src = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 5, (96, 64))
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        writer.write(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    demo_mod.main(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
+                   "--input", str(src), "--output", str(tmp_path / "out"), "--opts", *SMALL])
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "clip_det.mp4"))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 3 and frames[0].shape == (64, 96, 3)
