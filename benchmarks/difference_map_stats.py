@@ -1,0 +1,63 @@
+"""How selective is a trained model's binary difference map? The share of pixels with
+binary = 1 inside ground-truth boxes vs elsewhere, and the median difference in each, over the
+first N images of a dataset (at the network's input resolution).
+
+    .venv/bin/python benchmarks/difference_map_stats.py CONFIG WEIGHTS DATASET [--images 6] [KEY VALUE ...]
+"""
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from detectron2.config import get_cfg  # noqa: E402
+from detectron2.data import DatasetCatalog  # noqa: E402
+from detectron2.structures import BoxMode  # noqa: E402
+
+from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("weights")
+    ap.add_argument("dataset")
+    ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("opts", nargs=argparse.REMAINDER)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    cfg = get_cfg()
+    add_srtod_config(cfg)
+    cfg.merge_from_file(args.config)
+    cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, *args.opts])
+    predictor = Predictor(cfg)
+    on_obj, on_bg, d_obj, d_bg = [], [], [], []
+    for d in DatasetCatalog.get(args.dataset)[: args.images]:
+        image = cv2.imread(d["file_name"])
+        with predictor.model.capture_maps() as maps:
+            predictor(image)
+        binary, diff = maps[0]["binary"].numpy(), maps[0]["diff"].numpy()
+        sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
+        inside = np.zeros(binary.shape, bool)
+        for a in d["annotations"]:
+            x0, y0, x1, y1 = BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+            inside[int(y0 * sy): int(np.ceil(y1 * sy)), int(x0 * sx): int(np.ceil(x1 * sx))] = True
+        on_obj.append((binary[inside] == 1).mean())
+        on_bg.append((binary[~inside] == 1).mean())
+        d_obj.append(np.median(diff[inside]))
+        d_bg.append(np.median(diff[~inside]))
+    t = maps[0]["threshold"] * 255
+    print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255: binary = 1 on {np.mean(on_obj):.3f} of object-box "
+          f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj) * 255:.1f}/255 on objects, "
+          f"{np.mean(d_bg) * 255:.1f}/255 elsewhere")
+
+
+if __name__ == "__main__":
+    main()
