@@ -38,21 +38,23 @@ from detectron2.config import get_cfg  # noqa: E402
 from detectron2.engine import DefaultPredictor  # noqa: E402
 
 from srtod_d2 import add_srtod_config  # noqa: E402
+from srtod_d2.data.builtin import SYNTHETIC_EASY  # noqa: E402
 from srtod_d2.data.synthetic import SYNTHETIC_CLASSES, generate_image  # noqa: E402
 from srtod_d2.engine.sliced import SlicedPredictor, add_sliced_config, tile_grid  # noqa: E402
 from srtod_d2.evaluation import AITOD, evaluate_coco_json  # noqa: E402
 
 
-def make_frame(rng, height, width, num_objects, max_side):
+def make_frame(rng, height, width, num_objects, max_side, classes=SYNTHETIC_CLASSES, **generator_kwargs):
     """(BGR uint8 frame, list of (x, y, w, h, category id)) from the project's synthetic generator,
     the distribution the quickstart model is trained on; objects larger than ``max_side`` px
     (sqrt of area) are kept in the frame but marked crowd, so they neither count nor penalise."""
-    image, objects = generate_image(rng, image_size=(width, height), objects_per_image=(num_objects, num_objects))
-    boxes = [(*o["bbox"], SYNTHETIC_CLASSES.index(o["category"]) + 1) for o in objects]
+    image, objects = generate_image(rng, image_size=(width, height), classes=classes,
+                                    objects_per_image=(num_objects, num_objects), **generator_kwargs)
+    boxes = [(*o["bbox"], list(classes).index(o["category"]) + 1) for o in objects]
     return np.ascontiguousarray(image[:, :, ::-1]), boxes, max_side
 
 
-def coco_ground_truth(frames_boxes, height, width, max_side, agnostic):
+def coco_ground_truth(frames_boxes, height, width, max_side, agnostic, classes=SYNTHETIC_CLASSES):
     images = [{"id": i + 1, "height": height, "width": width, "file_name": f"synthetic_{i:04d}.png"}
               for i in range(len(frames_boxes))]
     annotations = []
@@ -60,7 +62,7 @@ def coco_ground_truth(frames_boxes, height, width, max_side, agnostic):
         for x, y, w, h, cat in boxes:
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1 if agnostic else cat,
                                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(w * h > max_side ** 2)})
-    names = ["object"] if agnostic else list(SYNTHETIC_CLASSES)
+    names = ["object"] if agnostic else list(classes)
     return {"images": images, "annotations": annotations,
             "categories": [{"id": k + 1, "name": n} for k, n in enumerate(names)]}
 
@@ -131,6 +133,8 @@ def parse_args(argv=None):
     p.add_argument("--max-dets", type=int, default=1500,
                    help="TEST.DETECTIONS_PER_IMAGE for both runs and COCOeval maxDets: a 4K frame holds "
                         "more objects than detectron2's default 100")
+    p.add_argument("--easy", action="store_true",
+                   help="frames like synthetic_tiny_easy (one class, stronger contrast): for the quickstart model")
     p.add_argument("--class-agnostic", action="store_true",
                    help="score every detection as one class (for a model not trained on the synthetic classes)")
     p.add_argument("--json", default=None, help="also write the results here")
@@ -170,11 +174,13 @@ def main(argv=None):
     frames_boxes, detections = [], {name: [] for name in runs}
     times = {name: [] for name in runs}
     # Warm-up on a throwaway frame: first calls pay for allocator and kernel set-up.
-    warm, _, _ = make_frame(np.random.default_rng(args.seed + 1), args.height, args.width, 10, args.max_side)
+    gen = dict(SYNTHETIC_EASY) if args.easy else {}
+    classes = tuple(gen.pop("classes", SYNTHETIC_CLASSES))
+    warm, _, _ = make_frame(np.random.default_rng(args.seed + 1), args.height, args.width, 10, args.max_side, classes, **gen)
     for predictor in runs.values():
         predictor(warm)
     for i in range(args.frames):
-        frame, boxes, _ = make_frame(rng, args.height, args.width, args.objects, args.max_side)
+        frame, boxes, _ = make_frame(rng, args.height, args.width, args.objects, args.max_side, classes, **gen)
         frames_boxes.append(boxes)
         for name, predictor in runs.items():
             out, seconds = timed(predictor, frame, device)
@@ -182,7 +188,7 @@ def main(argv=None):
             detections[name] += coco_detections(i + 1, out["instances"], args.class_agnostic)
         print(f"frame {i + 1}/{args.frames}: " + ", ".join(f"{n} {times[n][-1]:.2f} s" for n in runs), flush=True)
 
-    gt = coco_ground_truth(frames_boxes, args.height, args.width, args.max_side, args.class_agnostic)
+    gt = coco_ground_truth(frames_boxes, args.height, args.width, args.max_side, args.class_agnostic, classes)
     results = {name: evaluate(gt, detections[name], args.max_dets) for name in runs}
     for name in runs:
         results[name]["seconds_per_frame"] = float(np.mean(times[name]))
