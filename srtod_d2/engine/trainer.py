@@ -24,6 +24,23 @@ def _ddp_for_any_device(model, **kwargs):
 _create_ddp_model = d2_defaults.create_ddp_model
 
 
+def without_weight_decay(optimizer, params):
+    """Move ``params`` into param groups of their own with weight decay 0 (same other settings).
+
+    Weight decay pulls the SR-TOD threshold towards 0, a mask of all ones, even in the reference
+    mode where it gets no gradient and must stay where it was initialised.
+    """
+    ids = {id(p) for p in params}
+    for group in list(optimizer.param_groups):
+        moved = [p for p in group["params"] if id(p) in ids]
+        if moved and group.get("weight_decay", 0) != 0:
+            group["params"] = [p for p in group["params"] if id(p) not in ids]
+            optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"},
+                                       "params": moved, "weight_decay": 0.0})
+    optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
+    return optimizer
+
+
 class Trainer(DefaultTrainer):
     """DefaultTrainer with the AI-TOD evaluator and CPU multi-process support."""
 
@@ -32,6 +49,12 @@ class Trainer(DefaultTrainer):
             super().__init__(cfg)
         # The periodic-checkpoint hook shares this checkpointer, so its saves are atomic too.
         make_atomic(self.checkpointer)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model):
+        optimizer = super().build_optimizer(cfg, model)
+        thresholds = [p for n, p in model.named_parameters() if n.endswith("enhancement.threshold")]
+        return without_weight_decay(optimizer, thresholds)
 
     @classmethod
     def build_train_loader(cls, cfg):
