@@ -13,15 +13,15 @@ from .checkpoint import make_atomic
 from .sliced import SlicedInferenceModel, build_sliced_test_loader
 
 
+_create_ddp_model = d2_defaults.create_ddp_model
+
+
 def _ddp_for_any_device(model, **kwargs):
     # detectron2 passes device_ids=[local_rank], which DistributedDataParallel rejects for a CPU
     # model; CPU processes (gloo) must leave device_ids unset.
     if next(model.parameters()).device.type == "cpu":
         kwargs["device_ids"] = None
     return _create_ddp_model(model, **kwargs)
-
-
-_create_ddp_model = d2_defaults.create_ddp_model
 
 
 def without_weight_decay(optimizer, params):
