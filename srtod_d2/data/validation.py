@@ -115,6 +115,17 @@ def check_file(path, what: str = "file") -> str:
     return path
 
 
+def read_text(path) -> str:
+    """A text file's content (UTF-8, a byte-order mark allowed); a clear error naming the file
+    and the byte offset when it is not text."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetFormatError(f"not valid UTF-8/ASCII text (byte {e.start})", path) from e
+
+
 def check_image(path, expected_size: Optional[Tuple[int, int]] = None, source=None, field=None) -> Tuple[int, int]:
     """Check that an image exists and is readable from its header; return ``(width, height)``.
 

@@ -20,7 +20,7 @@ import numpy as np
 from detectron2.structures import BoxMode
 
 from ..image_io import read_image
-from ..validation import DatasetFormatError, check_file, check_image, validate_dataset_dicts
+from ..validation import DatasetFormatError, check_file, check_image, read_text, validate_dataset_dicts
 
 __all__ = ["DOTA_V1_CLASSES", "parse_dota_txt", "compute_tiles", "tile_annotations", "load_dota"]
 
@@ -42,11 +42,7 @@ def parse_dota_txt(path) -> List[dict]:
     The horizontal box is the polygon's bounding box.
     """
     path = check_file(path, "DOTA label file")
-    with open(path, "rb") as f:
-        try:
-            lines = f.read().decode("utf-8-sig").splitlines()
-        except UnicodeDecodeError as e:
-            raise DatasetFormatError(f"not valid UTF-8/ASCII text (byte {e.start})", path) from e
+    lines = read_text(path).splitlines()
     objects = []
     for lineno, line in enumerate(lines, start=1):
         line = line.strip()

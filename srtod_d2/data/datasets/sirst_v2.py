@@ -22,7 +22,7 @@ from typing import List, Optional, Set, Tuple
 
 from detectron2.structures import BoxMode
 
-from ..validation import BoxClipper, DatasetFormatError, check_file, check_image, validate_dataset_dicts
+from ..validation import BoxClipper, DatasetFormatError, check_file, check_image, read_text, validate_dataset_dicts
 
 __all__ = ["SIRST_V2_CLASSES", "read_sirst_split", "parse_sirst_xml", "load_sirst_v2"]
 
@@ -50,11 +50,7 @@ def read_sirst_split(split_file, known_names: Optional[Set[str]] = None) -> List
         names in file order, without duplicates (a repeated name is an error).
     """
     split_file = check_file(split_file, "SIRST-V2 split file")
-    with open(split_file, "rb") as f:
-        try:
-            lines = f.read().decode("utf-8-sig").splitlines()
-        except UnicodeDecodeError as e:
-            raise DatasetFormatError(f"not valid UTF-8/ASCII text (byte {e.start})", split_file) from e
+    lines = read_text(split_file).splitlines()
     names, where = [], {}
     for lineno, line in enumerate(lines, start=1):
         name = line.strip()

@@ -14,7 +14,7 @@ from typing import Dict, List
 
 from detectron2.structures import BoxMode
 
-from ..validation import BoxClipper, DatasetFormatError, check_file, check_image, validate_dataset_dicts
+from ..validation import BoxClipper, DatasetFormatError, check_file, check_image, read_text, validate_dataset_dicts
 
 __all__ = [
     "VISDRONE_CLASSES",
@@ -33,15 +33,6 @@ VISDRONE_CLASSES = [
 IGNORED_REGION_CATEGORY = 0
 OTHERS_CATEGORY = 11
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-
-
-def _read_text(path) -> str:
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DatasetFormatError(f"not valid UTF-8/ASCII text (byte {e.start})", path) from e
 
 
 def _int_field(text: str, name: str, path, lineno: int) -> int:
@@ -78,7 +69,7 @@ def parse_visdrone_txt(path) -> Dict[str, list]:
     """
     path = check_file(path, "VisDrone annotation file")
     annotations, ignore_regions, others = [], [], []
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
