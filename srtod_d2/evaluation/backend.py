@@ -19,11 +19,15 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from typing import List, Optional, Sequence
 
 import numpy as np
 
+from .box_arrays import BoxArrays
 from .protocol import IOU_THRESHOLDS, RECALL_THRESHOLDS, EvalProtocol
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "RawEvaluation",
     "available_backends",
     "check_detections",
+    "checked_detection_arrays",
     "check_ground_truth",
     "resolve_backend",
     "run_cocoeval",
@@ -90,10 +95,16 @@ def _finite_number(value) -> bool:
             and not isinstance(value, (bool, np.bool_)) and bool(np.isfinite(value)))
 
 
+_JSON_NUMBER_TYPES = (int, float)
+
+
 def _box(value):
     """``value`` as a list of 4 finite floats, or None."""
     if not isinstance(value, (list, tuple, np.ndarray)) or len(value) != 4:
         return None
+    if all(type(v) in _JSON_NUMBER_TYPES for v in value):  # what json gives: no per-item checks
+        box = [float(v) for v in value]
+        return box if all(map(math.isfinite, box)) else None
     if not all(_finite_number(v) for v in value):
         return None
     return [float(v) for v in value]
@@ -216,6 +227,11 @@ def check_detections(dets, gt: dict, source: str = "detections") -> list:
     Otherwise :class:`EvaluationInputError` names ``source``, the detection's index and field.
     The copies carry ``id``, ``area`` (w * h) and ``iscrowd`` 0, as ``loadRes`` sets them.
     """
+    return checked_detection_arrays(dets, gt, source)[0]
+
+
+def checked_detection_arrays(dets, gt: dict, source: str = "detections"):
+    """:func:`check_detections`, also returning the clean detections as :class:`BoxArrays`."""
     if isinstance(dets, dict):
         raise EvaluationInputError(
             f"{source}: expected a list of detections (COCO results format), got an object "
@@ -225,42 +241,43 @@ def check_detections(dets, gt: dict, source: str = "detections") -> list:
                                    f"{type(dets).__name__}")
     image_ids = {img["id"] for img in gt["images"]}
     cat_ids = {cat["id"] for cat in gt["categories"]}
-    if not dets:
-        return []
     # Vectorised checks for the common, valid case; on any problem, a per-detection pass finds
     # the first culprit and names it.
     try:
-        if any("id" in d and d["id"] == 0 for d in dets):
+        if 0 in map(dict.get, dets, repeat("id")):
             raise ValueError
-        img_arr = np.asarray([d["image_id"] for d in dets])
-        cat_arr = np.asarray([d["category_id"] for d in dets])
-        box_arr = np.asarray([d["bbox"] for d in dets], dtype=np.float64)
-        score_arr = np.asarray([d["score"] for d in dets], dtype=np.float64)
-        ok = (img_arr.dtype.kind in "iu" and cat_arr.dtype.kind in "iu"
-              and box_arr.shape == (len(dets), 4) and score_arr.shape == (len(dets),)
-              and bool(np.isfinite(box_arr).all()) and bool(np.isfinite(score_arr).all())
-              and bool(np.isin(img_arr, list(image_ids)).all())
-              and bool(np.isin(cat_arr, list(cat_ids)).all()))
-    except (KeyError, TypeError, ValueError, AttributeError):
+        arrays = BoxArrays.from_annotations(dets, detections=True)
+        ok = (bool(np.isfinite(arrays.boxes).all()) and bool(np.isfinite(arrays.scores).all())
+              and bool(np.isin(arrays.image_ids, list(image_ids)).all())
+              and bool(np.isin(arrays.category_ids, list(cat_ids)).all())
+              and _only_ints(map(itemgetter("image_id"), dets))
+              and _only_ints(map(itemgetter("category_id"), dets)))
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
         ok = False
     if not ok:
         for i, det in enumerate(dets):
             _raise_for_detection(i, det, image_ids, cat_ids, source)
         # Values the vectorised pass rejected but that are valid one by one (e.g. image ids
         # written as 3.0): convert them one at a time.
-        img_list = [_int_id(d["image_id"]) for d in dets]
-        cat_list = [_int_id(d["category_id"]) for d in dets]
-        box_list = [_box(d["bbox"]) for d in dets]
-        score_list = [float(d["score"]) for d in dets]
-    else:
-        img_list, cat_list = img_arr.tolist(), cat_arr.tolist()
-        box_list, score_list = box_arr.tolist(), score_arr.tolist()
-    return [
+        clean = [{"image_id": _int_id(d["image_id"]), "category_id": _int_id(d["category_id"]),
+                  "bbox": _box(d["bbox"]), "score": float(d["score"])} for d in dets]
+        arrays = BoxArrays.from_annotations(clean, detections=True)
+    img_list, cat_list = arrays.image_ids.tolist(), arrays.category_ids.tolist()
+    box_list, score_list = arrays.boxes.tolist(), arrays.scores.tolist()
+    areas = (arrays.boxes[:, 2] * arrays.boxes[:, 3]).tolist()
+    clean = [
         {"id": n, "image_id": img, "category_id": cat, "bbox": box, "score": score,
-         "area": box[2] * box[3], "iscrowd": 0}
-        for n, img, cat, box, score in zip(range(1, len(dets) + 1), img_list, cat_list,
-                                            box_list, score_list)
+         "area": area, "iscrowd": 0}
+        for n, img, cat, box, score, area in zip(range(1, len(dets) + 1), img_list, cat_list,
+                                                  box_list, score_list, areas)
     ]
+    return clean, arrays
+
+
+def _only_ints(values) -> bool:
+    """Whether every value is an int (np.fromiter would have read 3.0 or True as an id too)."""
+    return all(issubclass(k, (int, np.integer)) and not issubclass(k, (bool, np.bool_))
+               for k in set(map(type, values)))
 
 
 def _version_tuple(version: str):
@@ -371,24 +388,28 @@ def _run_pycocotools(gt, dets, protocol, img_ids) -> RawEvaluation:
     )
 
 
-def _run_faster_coco_eval(gt, dets, protocol, img_ids) -> RawEvaluation:
+def _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays=None) -> RawEvaluation:
     import faster_coco_eval
-    from faster_coco_eval.core import COCO, COCOeval_faster
+    from faster_coco_eval.core import COCO
+
+    from .grouped_eval import GroupedBoxEval
 
     quiet = logger.debug
     coco_gt = COCO(_gt_copy(gt), print_function=quiet)
-    # The result set COCO.loadRes would build, minus the per-box polygons it adds (unused for
-    # boxes, and the slowest part of loading 10^6 detections): check_detections already gave
-    # each detection its id 1..N in list order, area = w * h and iscrowd = 0.
-    anns = list(dets)
+    # GroupedBoxEval reads the detections from the list and its arrays, not from a COCO index:
+    # check_detections already gave each detection what loadRes would (id 1..N in list order,
+    # area = w * h, iscrowd = 0), and loadRes' per-box polygons are unused for boxes.
     coco_dt = COCO(print_function=quiet)
-    coco_dt.dataset = {"images": list(coco_gt.dataset["images"]), "annotations": anns,
+    coco_dt.dataset = {"images": list(coco_gt.dataset["images"]), "annotations": [],
                        "categories": list(coco_gt.dataset["categories"])}
     coco_dt.createIndex()
+    if det_arrays is None:
+        det_arrays = BoxArrays.from_annotations(dets, detections=True)
 
     # lvis_style, extra_calc and separate_eval off: plain COCO matching, accumulated in C++.
-    coco_eval = COCOeval_faster(coco_gt, coco_dt, iouType="bbox", print_function=quiet,
-                                extra_calc=False, lvis_style=False, separate_eval=False)
+    coco_eval = GroupedBoxEval(coco_gt, coco_dt, detections=dets, det_arrays=det_arrays,
+                               iouType="bbox", print_function=quiet, extra_calc=False,
+                               lvis_style=False, separate_eval=False)
     _set_params(coco_eval.params, protocol, img_ids)
     coco_eval.evaluate()
     coco_eval.accumulate()
@@ -401,7 +422,8 @@ def _run_faster_coco_eval(gt, dets, protocol, img_ids) -> RawEvaluation:
 
 
 def run_cocoeval(gt: dict, dets: list, protocol: EvalProtocol, backend: str = "auto",
-                 img_ids: Optional[Sequence[int]] = None) -> RawEvaluation:
+                 img_ids: Optional[Sequence[int]] = None,
+                 det_arrays: Optional[BoxArrays] = None) -> RawEvaluation:
     """Match ``dets`` to ``gt`` under ``protocol`` and accumulate.
 
     Args:
@@ -412,9 +434,13 @@ def run_cocoeval(gt: dict, dets: list, protocol: EvalProtocol, backend: str = "a
         backend: ``"auto"`` (faster-coco-eval when installed, else pycocotools) or a name
             from :data:`BACKENDS`.
         img_ids: evaluate on these images only (default: all images of ``gt``).
+        det_arrays: ``dets`` as :class:`BoxArrays`, as :func:`checked_detection_arrays` gives
+            them; saves the compiled backend reading them again.
     """
     name = resolve_backend(backend)
-    run = _run_faster_coco_eval if name == "faster-coco-eval" else _run_pycocotools
-    result = run(gt, dets, protocol, img_ids)
+    if name == "faster-coco-eval":
+        result = _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays)
+    else:
+        result = _run_pycocotools(gt, dets, protocol, img_ids)
     logger.info("COCO box evaluation (%s protocol) ran on %s.", protocol.name, result.backend)
     return result
