@@ -8,9 +8,10 @@ mask_api = pytest.importorskip("pycocotools.mask", reason="pycocotools is the Io
 
 
 def _random_boxes(rng, n):
+    sides = [0.0, 0.5, 1.0, 3.0, 7.5, 20.0]  # zero-width boxes included
     boxes = np.column_stack([rng.uniform(0, 50, n), rng.uniform(0, 50, n),
-                             rng.choice([0.0, 0.5, 1.0, 3.0, 7.5, 20.0], n) * rng.uniform(0.5, 2, n),
-                             rng.choice([0.0, 0.5, 1.0, 3.0, 7.5, 20.0], n) * rng.uniform(0.5, 2, n)])
+                             rng.choice(sides, n) * rng.uniform(0.5, 2, n),
+                             rng.choice(sides, n) * rng.uniform(0.5, 2, n)])
     # exact duplicates and boxes touching edge to edge
     boxes[1::7] = boxes[0]
     boxes[2::11, 0] = boxes[0, 0] + boxes[0, 2]

@@ -36,14 +36,14 @@ def _library_eval(gt, dets, max_dets, img_ids):
 
 def _grouped_eval(gt, dets, max_dets, img_ids):
     gt_clean = check_ground_truth(gt)
-    det_clean, arrays = checked_detection_arrays(dets, gt_clean)
+    arrays = checked_detection_arrays(dets, gt_clean)
     coco_gt = COCO(copy.deepcopy(gt_clean), print_function=lambda *a: None)
     coco_dt = COCO(print_function=lambda *a: None)
     coco_dt.dataset = {"images": gt_clean["images"], "annotations": [],
                        "categories": gt_clean["categories"]}
     coco_dt.createIndex()
-    ev = GroupedBoxEval(coco_gt, coco_dt, detections=det_clean, det_arrays=arrays,
-                        iouType="bbox", print_function=lambda *a: None)
+    ev = GroupedBoxEval(coco_gt, coco_dt, det_arrays=arrays, iouType="bbox",
+                        print_function=lambda *a: None)
     _params(ev, max_dets, img_ids)
     ev.evaluate()
     ev.accumulate()
@@ -72,8 +72,8 @@ def test_same_ious_and_arrays_as_the_library(seed, max_dets, subset):
 def test_rejects_other_iou_types():
     gt, dets = random_coco(0, n_images=2)
     gt_clean = check_ground_truth(gt)
-    det_clean, arrays = checked_detection_arrays(dets, gt_clean)
+    arrays = checked_detection_arrays(dets, gt_clean)
     coco_gt = COCO(gt_clean, print_function=lambda *a: None)
     with pytest.raises(ValueError, match="iouType 'bbox'"):
-        GroupedBoxEval(coco_gt, coco_gt, detections=det_clean, det_arrays=arrays,
-                       iouType="segm", print_function=lambda *a: None)
+        GroupedBoxEval(coco_gt, coco_gt, det_arrays=arrays, iouType="segm",
+                       print_function=lambda *a: None)

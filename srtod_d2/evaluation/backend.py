@@ -12,7 +12,7 @@ one piece of code whichever backend ran.
 
 :func:`check_ground_truth` and :func:`check_detections` turn what pycocotools would silently
 mis-evaluate or crash on into errors that name the file and the field, and return the clean
-copies that :func:`run_cocoeval` expects.
+copies (detections as arrays) that :func:`run_cocoeval` expects.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass
 from itertools import repeat
 from operator import itemgetter
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -110,6 +110,16 @@ def _box(value):
     return [float(v) for v in value]
 
 
+def _fast_int(value):
+    """:func:`_int_id`, with the plain-int case (what json gives) first."""
+    return value if type(value) is int else _int_id(value)
+
+
+def _ann_error(source, ann_id, index, problem) -> EvaluationInputError:
+    # Built only on failure: formatting a location for every one of 10^5 boxes costs seconds.
+    return EvaluationInputError(f"{source}: annotation {ann_id} (annotations[{index}]) {problem}")
+
+
 def check_ground_truth(gt, source: str = "ground truth") -> dict:
     """Check a COCO ground-truth dict and return a clean copy for :func:`run_cocoeval`.
 
@@ -155,40 +165,40 @@ def check_ground_truth(gt, source: str = "ground truth") -> dict:
     for i, ann in enumerate(gt["annotations"]):
         if not isinstance(ann, dict):
             raise EvaluationInputError(f"{source}: annotations[{i}] is not an object")
-        ann_id = _int_id(ann.get("id"))
+        ann_id = _fast_int(ann.get("id"))
         if ann_id is None:
             raise EvaluationInputError(f"{source}: annotations[{i}] has no integer 'id' "
                                        f"(got {ann.get('id')!r})")
-        where = f"{source}: annotation {ann_id} (annotations[{i}])"
         if ann_id == 0:
-            raise EvaluationInputError(
-                f"{where} has id 0; COCO evaluation uses id 0 to mean 'unmatched', so this box "
-                f"could never be matched. Number ground-truth annotations from 1.")
+            raise _ann_error(source, ann_id, i,
+                             "has id 0; COCO evaluation uses id 0 to mean 'unmatched', so this "
+                             "box could never be matched. Number ground-truth annotations from 1.")
         if ann_id in ann_ids:
-            raise EvaluationInputError(f"{where} repeats annotation id {ann_id}")
+            raise _ann_error(source, ann_id, i, f"repeats annotation id {ann_id}")
         ann_ids.add(ann_id)
-        img_id = _int_id(ann.get("image_id"))
+        img_id = _fast_int(ann.get("image_id"))
         if img_id not in image_ids:
-            raise EvaluationInputError(f"{where} has image_id {ann.get('image_id')!r}, which is "
-                                       f"not in the ground truth images")
-        cat_id = _int_id(ann.get("category_id"))
+            raise _ann_error(source, ann_id, i, f"has image_id {ann.get('image_id')!r}, which is "
+                                                f"not in the ground truth images")
+        cat_id = _fast_int(ann.get("category_id"))
         if cat_id not in cat_ids:
-            raise EvaluationInputError(
-                f"{where} has category_id {ann.get('category_id')!r}, which is not in the ground "
-                f"truth categories {_describe_ids(cat_ids)}")
+            raise _ann_error(source, ann_id, i,
+                             f"has category_id {ann.get('category_id')!r}, which is not in the "
+                             f"ground truth categories {_describe_ids(cat_ids)}")
         box = _box(ann.get("bbox"))
         if box is None:
-            raise EvaluationInputError(f"{where} has bbox {ann.get('bbox')!r}; expected 4 finite "
-                                       f"numbers [x, y, width, height]")
+            raise _ann_error(source, ann_id, i, f"has bbox {ann.get('bbox')!r}; expected 4 finite "
+                                                f"numbers [x, y, width, height]")
         if "area" not in ann:
-            raise EvaluationInputError(f"{where} has no 'area' field; the size bands are "
-                                       f"defined on the ground truth's json area")
-        if not _finite_number(ann["area"]):
-            raise EvaluationInputError(f"{where} has area {ann['area']!r}; expected a finite "
-                                       f"number")
+            raise _ann_error(source, ann_id, i, "has no 'area' field; the size bands are defined "
+                                                "on the ground truth's json area")
+        area = ann["area"]
+        if not (type(area) in _JSON_NUMBER_TYPES and math.isfinite(area)
+                or _finite_number(area)):
+            raise _ann_error(source, ann_id, i, f"has area {area!r}; expected a finite number")
         crowd = ann.get("iscrowd", 0)
         annotations.append({**ann, "id": ann_id, "image_id": img_id, "category_id": cat_id,
-                            "bbox": box, "area": float(ann["area"]),
+                            "bbox": box, "area": float(area),
                             "iscrowd": int(bool(crowd))})
     return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -227,11 +237,12 @@ def check_detections(dets, gt: dict, source: str = "detections") -> list:
     Otherwise :class:`EvaluationInputError` names ``source``, the detection's index and field.
     The copies carry ``id``, ``area`` (w * h) and ``iscrowd`` 0, as ``loadRes`` sets them.
     """
-    return checked_detection_arrays(dets, gt, source)[0]
+    return checked_detection_arrays(dets, gt, source).loadres_dicts()
 
 
-def checked_detection_arrays(dets, gt: dict, source: str = "detections"):
-    """:func:`check_detections`, also returning the clean detections as :class:`BoxArrays`."""
+def checked_detection_arrays(dets, gt: dict, source: str = "detections") -> BoxArrays:
+    """:func:`check_detections`, returning the clean detections as :class:`BoxArrays`, the form
+    :func:`run_cocoeval` works on without building a dict per detection."""
     if isinstance(dets, dict):
         raise EvaluationInputError(
             f"{source}: expected a list of detections (COCO results format), got an object "
@@ -262,16 +273,7 @@ def checked_detection_arrays(dets, gt: dict, source: str = "detections"):
         clean = [{"image_id": _int_id(d["image_id"]), "category_id": _int_id(d["category_id"]),
                   "bbox": _box(d["bbox"]), "score": float(d["score"])} for d in dets]
         arrays = BoxArrays.from_annotations(clean, detections=True)
-    img_list, cat_list = arrays.image_ids.tolist(), arrays.category_ids.tolist()
-    box_list, score_list = arrays.boxes.tolist(), arrays.scores.tolist()
-    areas = (arrays.boxes[:, 2] * arrays.boxes[:, 3]).tolist()
-    clean = [
-        {"id": n, "image_id": img, "category_id": cat, "bbox": box, "score": score,
-         "area": area, "iscrowd": 0}
-        for n, img, cat, box, score, area in zip(range(1, len(dets) + 1), img_list, cat_list,
-                                                  box_list, score_list, areas)
-    ]
-    return clean, arrays
+    return arrays
 
 
 def _only_ints(values) -> bool:
@@ -354,7 +356,7 @@ def _gt_copy(gt: dict) -> dict:
     }
 
 
-def _run_pycocotools(gt, dets, protocol, img_ids) -> RawEvaluation:
+def _run_pycocotools(gt, dets: BoxArrays, protocol, img_ids) -> RawEvaluation:
     import pycocotools
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -363,8 +365,8 @@ def _run_pycocotools(gt, dets, protocol, img_ids) -> RawEvaluation:
         coco_gt = COCO()
         coco_gt.dataset = _gt_copy(gt)
         coco_gt.createIndex()
-        if dets:
-            coco_dt = coco_gt.loadRes([dict(d) for d in dets])
+        if len(dets.scores):
+            coco_dt = coco_gt.loadRes(dets.loadres_dicts())
         else:
             # loadRes cannot take an empty list; an empty result set is just this.
             coco_dt = COCO()
@@ -388,7 +390,7 @@ def _run_pycocotools(gt, dets, protocol, img_ids) -> RawEvaluation:
     )
 
 
-def _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays=None) -> RawEvaluation:
+def _run_faster_coco_eval(gt, dets: BoxArrays, protocol, img_ids) -> RawEvaluation:
     import faster_coco_eval
     from faster_coco_eval.core import COCO
 
@@ -396,20 +398,17 @@ def _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays=None) -> RawEv
 
     quiet = logger.debug
     coco_gt = COCO(_gt_copy(gt), print_function=quiet)
-    # GroupedBoxEval reads the detections from the list and its arrays, not from a COCO index:
-    # check_detections already gave each detection what loadRes would (id 1..N in list order,
-    # area = w * h, iscrowd = 0), and loadRes' per-box polygons are unused for boxes.
+    # GroupedBoxEval takes the detections as arrays, not from a COCO index; coco_dt only
+    # carries the images and categories.
     coco_dt = COCO(print_function=quiet)
     coco_dt.dataset = {"images": list(coco_gt.dataset["images"]), "annotations": [],
                        "categories": list(coco_gt.dataset["categories"])}
     coco_dt.createIndex()
-    if det_arrays is None:
-        det_arrays = BoxArrays.from_annotations(dets, detections=True)
 
     # lvis_style, extra_calc and separate_eval off: plain COCO matching, accumulated in C++.
-    coco_eval = GroupedBoxEval(coco_gt, coco_dt, detections=dets, det_arrays=det_arrays,
-                               iouType="bbox", print_function=quiet, extra_calc=False,
-                               lvis_style=False, separate_eval=False)
+    coco_eval = GroupedBoxEval(coco_gt, coco_dt, det_arrays=dets, iouType="bbox",
+                               print_function=quiet, extra_calc=False, lvis_style=False,
+                               separate_eval=False)
     _set_params(coco_eval.params, protocol, img_ids)
     coco_eval.evaluate()
     coco_eval.accumulate()
@@ -421,26 +420,23 @@ def _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays=None) -> RawEv
     )
 
 
-def run_cocoeval(gt: dict, dets: list, protocol: EvalProtocol, backend: str = "auto",
-                 img_ids: Optional[Sequence[int]] = None,
-                 det_arrays: Optional[BoxArrays] = None) -> RawEvaluation:
+def run_cocoeval(gt: dict, dets: Union[list, BoxArrays], protocol: EvalProtocol,
+                 backend: str = "auto", img_ids: Optional[Sequence[int]] = None) -> RawEvaluation:
     """Match ``dets`` to ``gt`` under ``protocol`` and accumulate.
 
     Args:
         gt: COCO ground-truth dict as returned by :func:`check_ground_truth`.
-        dets: detections as returned by :func:`check_detections` for that ``gt`` (they may be
-            modified in place by the backend).
+        dets: detections for that ``gt`` as :func:`checked_detection_arrays` returns them, or
+            the dicts :func:`check_detections` returns.
         protocol: area bands and detection limits.
         backend: ``"auto"`` (faster-coco-eval when installed, else pycocotools) or a name
             from :data:`BACKENDS`.
         img_ids: evaluate on these images only (default: all images of ``gt``).
-        det_arrays: ``dets`` as :class:`BoxArrays`, as :func:`checked_detection_arrays` gives
-            them; saves the compiled backend reading them again.
     """
     name = resolve_backend(backend)
-    if name == "faster-coco-eval":
-        result = _run_faster_coco_eval(gt, dets, protocol, img_ids, det_arrays)
-    else:
-        result = _run_pycocotools(gt, dets, protocol, img_ids)
+    if not isinstance(dets, BoxArrays):
+        dets = BoxArrays.from_annotations(dets, detections=True)
+    run = _run_faster_coco_eval if name == "faster-coco-eval" else _run_pycocotools
+    result = run(gt, dets, protocol, img_ids)
     logger.info("COCO box evaluation (%s protocol) ran on %s.", protocol.name, result.backend)
     return result

@@ -43,6 +43,20 @@ class BoxArrays:
         )
 
 
+    def loadres_dicts(self) -> list:
+        """Detection dicts as pycocotools' ``loadRes`` makes them: ``id`` 1..N in row order,
+        ``area`` = w * h, ``iscrowd`` 0."""
+        boxes = self.boxes
+        areas = (boxes[:, 2] * boxes[:, 3]).tolist()
+        return [
+            {"id": n, "image_id": img, "category_id": cat, "bbox": box, "score": score,
+             "area": area, "iscrowd": 0}
+            for n, img, cat, box, score, area in zip(
+                range(1, len(areas) + 1), self.image_ids.tolist(), self.category_ids.tolist(),
+                boxes.tolist(), self.scores.tolist(), areas)
+        ]
+
+
 def coco_box_iou(dt: np.ndarray, gt: np.ndarray, iscrowd: np.ndarray) -> np.ndarray:
     """IoU of COCO boxes [x, y, w, h], [D, G], as pycocotools computes it.
 

@@ -39,18 +39,15 @@ class GroupedBoxEval(COCOeval_faster):
     Args:
         coco_gt: faster-coco-eval ``COCO`` of the ground truth.
         coco_dt: ``COCO`` holding the images and categories (its annotations are not read).
-        detections: detection dicts (with ``id``, ``area``, ``iscrowd``, as ``loadRes`` makes
-            them), passed by reference to the C++ code.
-        det_arrays: :class:`BoxArrays` of ``detections``, row for row.
+        det_arrays: the detections, numbered 1..N in row order as ``loadRes`` numbers them.
         kwargs: for ``COCOeval_faster`` (``iouType`` must be ``"bbox"``).
     """
 
-    def __init__(self, coco_gt, coco_dt, *, detections, det_arrays: BoxArrays, **kwargs):
+    def __init__(self, coco_gt, coco_dt, *, det_arrays: BoxArrays, **kwargs):
         super().__init__(coco_gt, coco_dt, **kwargs)
         if self.params.iouType != "bbox" or self.lvis_style:
             raise ValueError("GroupedBoxEval evaluates plain COCO boxes (iouType 'bbox', "
                              "lvis_style off)")
-        self._detections = detections
         self._det_arrays = det_arrays
         self._group_ious: Dict[Tuple[int, int], np.ndarray] = {}
 
@@ -75,9 +72,13 @@ class GroupedBoxEval(COCOeval_faster):
             self.gt_dataset.append_ref(img, cat, ann)
         dt_rows = np.flatnonzero(np.isin(dts.image_ids, img_ids)
                                  & np.isin(dts.category_ids, cat_ids))
-        dets = self._detections
-        if len(dt_rows) < len(dets):
-            dets = [dets[i] for i in dt_rows.tolist()]
+        # The C++ matching reads only these fields of a detection (the IoUs come from
+        # computeIoU), so the boxes need not become 10^6 Python lists.
+        areas = dts.boxes[dt_rows, 2] * dts.boxes[dt_rows, 3]
+        dets = [{"id": n, "score": s, "area": a, "iscrowd": 0}
+                for n, s, a in zip((dt_rows + 1).tolist(), dts.scores[dt_rows].tolist(),
+                                   areas.tolist())]
+        self._dt_dicts = dets  # held for the C++ side, which keeps references to them
         # map() keeps the 10^6 calls out of the interpreter loop.
         deque(map(self.dt_dataset.append_ref, dts.image_ids[dt_rows].tolist(),
                   dts.category_ids[dt_rows].tolist(), dets), maxlen=0)

@@ -213,7 +213,7 @@ def _evaluate(gt, dets, protocol, backend, img_ids, class_names) -> EvaluationRe
     gt_data, gt_source = _load_json(gt, "ground truth")
     det_data, det_source = _load_json(dets, "detections")
     gt_clean = check_ground_truth(gt_data, source=gt_source)
-    det_clean, det_arrays = checked_detection_arrays(det_data, gt_clean, source=det_source)
+    det_clean = checked_detection_arrays(det_data, gt_clean, source=det_source)
     if img_ids is not None:
         known = {img["id"] for img in gt_clean["images"]}
         unknown = sorted(set(int(i) for i in img_ids) - known)
@@ -221,9 +221,8 @@ def _evaluate(gt, dets, protocol, backend, img_ids, class_names) -> EvaluationRe
             raise EvaluationInputError(f"img_ids {unknown[:10]} are not in the ground truth images")
     names = _class_names(gt_clean, class_names)
     num_images = len(gt_clean["images"]) if img_ids is None else len(set(img_ids))
-    num_dets = len(det_clean)
-    raw = run_cocoeval(gt_clean, det_clean, protocol, backend=backend, img_ids=img_ids,
-                       det_arrays=det_arrays)
+    num_dets = len(det_clean.scores)
+    raw = run_cocoeval(gt_clean, det_clean, protocol, backend=backend, img_ids=img_ids)
     metrics = summarize(raw.precision, raw.recall, protocol, names)
     return EvaluationResult(metrics=metrics, backend=raw.backend, protocol=protocol,
                             class_names=names, cat_ids=raw.cat_ids, precision=raw.precision,
