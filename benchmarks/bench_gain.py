@@ -30,6 +30,8 @@ VARIANTS = {
     "efficient": ["MODEL.SRTOD.HEAD", "efficient"],
     "reference-ste": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
+    # the efficient head at the FPN's width instead of a quarter of it
+    "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 
