@@ -53,3 +53,16 @@ def test_sixteen_bit_is_scaled_not_clipped():
 def test_unusable_inputs_raise_a_clear_error(predictor, image, match):
     with pytest.raises(ValueError, match=match):
         predictor(image)
+
+
+def test_plain_default_predictor_limit_is_what_the_docs_say(predictor):
+    """docs/reliability.md and the README send users with uncontrolled frames to our
+    Predictor because plain DefaultPredictor fails on a 2-D array before our model runs. If a
+    detectron2 release fixes that, this test fails and the documents must change."""
+    from detectron2.engine import DefaultPredictor
+
+    plain = DefaultPredictor(tiny_cfg())
+    gray = np.full((40, 60), 90, np.uint8)
+    with pytest.raises((ValueError, IndexError)):
+        plain(gray)
+    assert predictor(gray)["instances"].image_size == (40, 60)
