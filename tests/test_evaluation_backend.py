@@ -159,6 +159,12 @@ def test_detection_errors():
     dets[1]["bbox"] = [1, 2, 3]
     with pytest.raises(EvaluationInputError, match=r"detection \[1\] has bbox \[1, 2, 3\]"):
         check_detections(dets, g)
+    # ids that an int64 array would have taken silently: a bool, a string, a fraction
+    for bad in (True, "3", 2.5):
+        dets = _dets()
+        dets[6]["category_id"] = bad
+        with pytest.raises(EvaluationInputError, match=rf"detection \[6\] has category_id {bad!r}"):
+            check_detections(dets, g)
     with pytest.raises(EvaluationInputError, match="expected a list of detections"):
         check_detections({"annotations": []}, g, "x.json")
 
