@@ -29,6 +29,9 @@ VARIANTS = {
     "reference": ["MODEL.SRTOD.HEAD", "reference"],
     "efficient": ["MODEL.SRTOD.HEAD", "efficient"],
     "reference-ste": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
+    # the surrogate-gradient threshold at the detector's learning rate (before the 0.01 scale)
+    "reference-ste-lr1": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_GRAD", "ste",
+                          "MODEL.SRTOD.THRESHOLD_LR_SCALE", "1.0"],
     "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
     # the efficient head at the FPN's width instead of a quarter of it
     "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],

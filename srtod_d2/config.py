@@ -26,6 +26,8 @@ def add_srtod_config(cfg):
     _C.MODEL.SRTOD.THRESHOLD_GRAD = "none"
     # Temperature of the straight-through sigmoid, in image units; smaller is closer to sign().
     _C.MODEL.SRTOD.THRESHOLD_STE_TAU = 2.0 / 255
+    # Learning rate of t over SOLVER.BASE_LR (ste): at 1.0 t ran to a range end in <100 iterations.
+    _C.MODEL.SRTOD.THRESHOLD_LR_SCALE = 0.01
     # t is clamped to this range so the binary map can never be NaN or all ones.
     _C.MODEL.SRTOD.THRESHOLD_RANGE = [0.5 / 255, 254.5 / 255]
     # Weight of loss_recon, the MSE between reconstruction and input image (paper: 1.0).

@@ -24,19 +24,23 @@ def _ddp_for_any_device(model, **kwargs):
     return _create_ddp_model(model, **kwargs)
 
 
-def without_weight_decay(optimizer, params):
-    """Move ``params`` into param groups of their own with weight decay 0 (same other settings).
+def threshold_param_group(optimizer, params, lr_scale: float = 1.0):
+    """Move ``params`` into param groups of their own with weight decay 0 and the group's
+    learning rate times ``lr_scale`` (other settings kept).
 
     Weight decay pulls the SR-TOD threshold towards 0, a mask of all ones, even in the reference
-    mode where it gets no gradient and must stay where it was initialised.
+    mode where it gets no gradient and must stay where it was initialised. With a surrogate
+    gradient, the threshold is one scalar that every pixel's gradient feeds: at the detector's
+    learning rate it leaves its useful range within tens of iterations (docs/benchmarks.md).
     """
     ids = {id(p) for p in params}
     for group in list(optimizer.param_groups):
         moved = [p for p in group["params"] if id(p) in ids]
-        if moved and group.get("weight_decay", 0) != 0:
+        if moved and (group.get("weight_decay", 0) != 0 or lr_scale != 1.0):
             group["params"] = [p for p in group["params"] if id(p) not in ids]
             optimizer.add_param_group({**{k: v for k, v in group.items() if k != "params"},
-                                       "params": moved, "weight_decay": 0.0})
+                                       "params": moved, "weight_decay": 0.0,
+                                       "lr": group["lr"] * lr_scale})
     optimizer.param_groups[:] = [g for g in optimizer.param_groups if g["params"]]
     return optimizer
 
@@ -54,7 +58,7 @@ class Trainer(DefaultTrainer):
     def build_optimizer(cls, cfg, model):
         optimizer = super().build_optimizer(cfg, model)
         thresholds = [p for n, p in model.named_parameters() if n.endswith("enhancement.threshold")]
-        return without_weight_decay(optimizer, thresholds)
+        return threshold_param_group(optimizer, thresholds, cfg.MODEL.SRTOD.THRESHOLD_LR_SCALE)
 
     @classmethod
     def build_train_loader(cls, cfg):
