@@ -4,7 +4,7 @@ time and peak inference memory, for the reference and the efficient reconstructi
 Every ratio is measured side by side in one run: configurations alternate within each repetition,
 so drift on a shared machine hits all of them alike.
 
-    .venv/bin/python benchmarks/bench_cost.py [--sizes 800x800 1920x1080] [--reps 5]
+    .venv/bin/python benchmarks/bench_cost.py [--sizes 800x800 1920x1080] [--reps 5] [--variants ...]
 """
 import argparse
 import json
@@ -32,6 +32,8 @@ VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", False],
     "srtod-reference": ["MODEL.SRTOD.HEAD", "reference"],
     "srtod-efficient": ["MODEL.SRTOD.HEAD", "efficient"],
+    # efficient head as wide as the FPN (bench_gain's efficient-wide, at this config's width)
+    "srtod-efficient-wide": ["MODEL.SRTOD.HEAD", "efficient"],
 }
 
 
@@ -44,6 +46,8 @@ def build(config, variant, device="cpu", shared_from=None):
     cfg.merge_from_file(str(ROOT / config))
     cfg.merge_from_list(["MODEL.DEVICE", device, "MODEL.WEIGHTS", "", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 1.0,
                          "MODEL.RETINANET.SCORE_THRESH_TEST", 1.0] + VARIANTS[variant])
+    if variant.endswith("-wide"):
+        cfg.MODEL.SRTOD.EFFICIENT_CHANNELS = cfg.MODEL.FPN.OUT_CHANNELS
     torch.manual_seed(0)
     model = build_model(cfg)
     if shared_from is not None:
@@ -134,6 +138,8 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS)[1:], choices=list(VARIANTS)[1:],
+                    help="SR-TOD variants timed against the baseline")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -141,9 +147,8 @@ def main():
     print(describe_run())
     print(f"config: {args.config} (random weights; cost does not depend on them)\n")
     models = {"baseline": build(args.config, "baseline")}
-    for k in VARIANTS:
-        if k != "baseline":
-            models[k] = build(args.config, k, shared_from=models["baseline"])
+    for k in args.variants:
+        models[k] = build(args.config, k, shared_from=models["baseline"])
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, m in models.items()}
     results = {"params_M": params, "sizes": {}}
     for size in args.sizes:
@@ -154,9 +159,9 @@ def main():
                  "peak_MiB": {k: peak_memory_child(args.config, k, h, w) for k in models}}
         results["sizes"][size] = entry
         print(f"== inference at {size} (median of {args.reps}, {args.threads} threads)")
-        print(f"{'variant':18s} {'params M':>9s} {'model GMAC':>11s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
+        print(f"{'variant':20s} {'params M':>9s} {'model GMAC':>11s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
         for k in models:
-            print(f"{k:18s} {params[k]:9.2f} {entry['model_GMAC'][k]:11.1f} {entry['head_GMAC'][k]:10.1f} "
+            print(f"{k:20s} {params[k]:9.2f} {entry['model_GMAC'][k]:11.1f} {entry['head_GMAC'][k]:10.1f} "
                   f"{lat[k]:10.3f} {lat[k] / lat['baseline']:10.3f} {entry['peak_MiB'][k][1]:15.0f} {entry['peak_MiB'][k][1] - entry['peak_MiB'][k][0]:14.0f}")
         print()
     if not args.skip_train:
@@ -165,7 +170,7 @@ def main():
         results["train_step_s"] = tr
         print(f"== training step at {args.train_size}, batch 1 (median of {args.reps})")
         for k in models:
-            print(f"{k:18s} {tr[k]:8.3f} s  x{tr[k] / tr['baseline']:.3f}")
+            print(f"{k:20s} {tr[k]:8.3f} s  x{tr[k] / tr['baseline']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
