@@ -42,12 +42,15 @@ class BoxArrays:
                 (bool(a.get("iscrowd", 0)) for a in anns), bool, n),
         )
 
+    def areas(self, rows=slice(None)) -> np.ndarray:
+        """w * h of the boxes (of ``rows``), the area ``loadRes`` gives a detection."""
+        return self.boxes[rows, 2] * self.boxes[rows, 3]
 
     def loadres_dicts(self) -> list:
         """Detection dicts as pycocotools' ``loadRes`` makes them: ``id`` 1..N in row order,
         ``area`` = w * h, ``iscrowd`` 0."""
         boxes = self.boxes
-        areas = (boxes[:, 2] * boxes[:, 3]).tolist()
+        areas = self.areas().tolist()
         return [
             {"id": n, "image_id": img, "category_id": cat, "bbox": box, "score": score,
              "area": area, "iscrowd": 0}

@@ -22,9 +22,9 @@ __all__ = ["GroupedBoxEval"]
 
 def _group_bounds(image_ids: np.ndarray, category_ids: np.ndarray, order: np.ndarray):
     """{(image id, category id): slice of ``order``} for rows sorted by image, then category."""
-    img, cat = image_ids[order], category_ids[order]
     if len(order) == 0:
         return {}
+    img, cat = image_ids[order], category_ids[order]
     starts = np.flatnonzero(np.r_[True, (img[1:] != img[:-1]) | (cat[1:] != cat[:-1])])
     ends = np.r_[starts[1:], len(order)]
     keys = zip(img[starts].tolist(), cat[starts].tolist())
@@ -74,10 +74,9 @@ class GroupedBoxEval(COCOeval_faster):
                                  & np.isin(dts.category_ids, cat_ids))
         # The C++ matching reads only these fields of a detection (the IoUs come from
         # computeIoU), so the boxes need not become 10^6 Python lists.
-        areas = dts.boxes[dt_rows, 2] * dts.boxes[dt_rows, 3]
         dets = [{"id": n, "score": s, "area": a, "iscrowd": 0}
                 for n, s, a in zip((dt_rows + 1).tolist(), dts.scores[dt_rows].tolist(),
-                                   areas.tolist())]
+                                   dts.areas(dt_rows).tolist())]
         self._dt_dicts = dets  # held for the C++ side, which keeps references to them
         # map() keeps the 10^6 calls out of the interpreter loop.
         deque(map(self.dt_dataset.append_ref, dts.image_ids[dt_rows].tolist(),
