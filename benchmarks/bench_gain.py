@@ -35,6 +35,7 @@ VARIANTS = {
     "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
     # the efficient head at the FPN's width instead of a quarter of it
     "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
+    "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 

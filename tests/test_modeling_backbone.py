@@ -1,4 +1,6 @@
+import pytest
 import torch
+from torch.nn import functional as F
 
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.layers import ShapeSpec
@@ -81,3 +83,52 @@ def test_enhanced_p2_differs_from_plain_fpn_p2_by_dgfe_only():
         expected, _ = bb.enhancement(plain["p2"], bb.srtod_outputs["diff"])
     torch.testing.assert_close(enhanced["p2"], expected)
     torch.testing.assert_close(enhanced["p3"], plain["p3"])
+
+
+def _threshold_between_values(diff):
+    # A threshold halfway between two neighbouring values of the map: half the pixels on each
+    # side, none within rounding error of it.
+    v = torch.unique(diff)
+    k = len(v) // 2
+    return float((v[k - 1] + v[k]) / 2)
+
+
+def test_eval_with_efficient_head_reconstructs_only_the_sampled_pixels_and_enhances_alike():
+    torch.manual_seed(0)
+    bb = build_backbone(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml"), ShapeSpec(channels=3)).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        bb.keep_full_maps = True
+        full = bb(x)
+        maps = bb.srtod_outputs
+        sampled_diff = maps["diff"][..., ::4, ::4]
+        bb.enhancement.threshold.fill_(_threshold_between_values(sampled_diff))
+        full = bb(x)
+        mask = F.interpolate(bb.srtod_outputs["binary"], size=full["p2"].shape[-2:], mode="nearest")
+        assert 0.3 < mask.mean() < 0.7  # the map selects: a test where it is all ones proves little
+
+        bb.keep_full_maps = False
+
+        def no_full_resolution_pass(*args):
+            raise AssertionError("the full-resolution head ran in eval mode")
+
+        bb.recon_head.forward = no_full_resolution_pass
+        fast = bb(x)
+        # DGFE written out on the plain P2 with the full path's mask
+        plain = super(SRTODFPN, bb).forward(x)["p2"]
+        expected = plain * bb.enhancement.reweighting(plain) * (mask + 1)
+    assert bb.srtod_outputs is None
+    torch.testing.assert_close(fast["p2"], expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
+    for level in ("p3", "p4", "p5", "p6"):
+        assert torch.equal(fast[level], full[level])
+
+
+@pytest.mark.parametrize("opts", [("MODEL.SRTOD.MASK_RESIZE", "max"), ("MODEL.SRTOD.HEAD", "reference")],
+                         ids=["max-resize", "reference-head"])
+def test_full_maps_in_eval_where_the_sampled_pixels_do_not_suffice(opts):
+    bb = build_backbone(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", *opts),
+                        ShapeSpec(channels=3)).eval()
+    with torch.no_grad():
+        bb(torch.randn(1, 3, 64, 64))
+    assert bb.srtod_outputs["recon"].shape == (1, 3, 64, 64)

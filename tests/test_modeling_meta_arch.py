@@ -157,3 +157,23 @@ def test_plain_default_predictor_on_rgba_gets_a_clear_error():
     predictor = DefaultPredictor(tiny_cfg())
     with pytest.raises(ValueError, match=r"must be a \(3, H, W\) tensor, got \(4, .*srtod_d2.Predictor"):
         predictor(np.zeros((40, 50, 4), np.uint8))
+
+
+def test_efficient_head_detections_are_the_same_with_and_without_full_maps():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml",
+                                 "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0)).eval()
+    inputs = [{"image": torch.randint(0, 256, (3, 60, 90), dtype=torch.uint8)}]
+    with torch.no_grad():
+        sampled = model(inputs)[0]["instances"]
+    assert model.backbone.srtod_outputs is None and not model.backbone.keep_full_maps
+    full, maps = model.inference_with_maps(inputs)
+    full = full[0]["instances"]
+    assert not model.backbone.keep_full_maps and maps[0]["recon"].shape == (3, 60, 90)
+    assert len(sampled) > 0
+    torch.testing.assert_close(sampled.pred_boxes.tensor, full.pred_boxes.tensor)
+    torch.testing.assert_close(sampled.scores, full.scores)
+    with pytest.raises(ValueError):
+        with model.capture_maps():
+            raise ValueError("a caller's error")
+    assert not model.backbone.keep_full_maps and model._captured is None

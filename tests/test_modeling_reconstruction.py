@@ -1,3 +1,4 @@
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -44,3 +45,13 @@ def test_efficient_head_is_pixel_shuffle_of_feature_resolution_convs():
     # pixel (4i + a, 4j + b) of channel c comes from channel c*16 + a*4 + b at (i, j)
     c, i, j, a, b = 2, 3, 4, 1, 3
     torch.testing.assert_close(out[0, c, 4 * i + a, 4 * j + b], torch.sigmoid(y[0, c * 16 + a * 4 + b, i, j]))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_efficient_head_sampled_forward_is_the_top_left_pixel_of_each_block(scale):
+    torch.manual_seed(0)
+    head = EfficientReconstructionHead(64, 16, scale=scale)
+    x = torch.randn(2, 64, 5, 7)
+    sampled = head.forward_sampled(x)
+    assert sampled.shape == (2, 3, 5, 7)
+    torch.testing.assert_close(sampled, head(x)[..., ::scale, ::scale], rtol=0, atol=1e-6)

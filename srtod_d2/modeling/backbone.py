@@ -59,7 +59,10 @@ class SRTODFPN(FPN):
 
     After each forward, ``srtod_outputs`` holds the reconstruction, the input image recovered in
     [0, 1] RGB, the difference map and the binary map (padded batch size, full resolution), for
-    the meta-architecture's loss and for visualisation.
+    the meta-architecture's loss and for visualisation. In eval mode with a head that has
+    ``forward_sampled`` (the efficient head) and the nearest resize, the head computes only the
+    pixels the resize reads (same detections, see ``_samples_only``) and ``srtod_outputs`` is
+    None unless ``keep_full_maps`` is set (``capture_maps()`` sets it).
     """
 
     @configurable
@@ -87,6 +90,8 @@ class SRTODFPN(FPN):
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
         self.srtod_outputs: Optional[Dict[str, torch.Tensor]] = None
+        # Set by the meta-architecture's capture_maps(): compute full-resolution maps in eval too.
+        self.keep_full_maps = False
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
@@ -122,9 +127,25 @@ class SRTODFPN(FPN):
             image = image.flip(1)
         return image
 
+    def _samples_only(self, x: torch.Tensor, feature: torch.Tensor) -> bool:
+        # A nearest resize from (s*h, s*w) to (h, w) reads pixel (s*i, s*j) and no other, so at
+        # inference the head need only produce those pixels. Training needs the whole image for
+        # the loss, and callers of capture_maps() want every pixel to look at.
+        s = self.recon_head.scale
+        return (not self.training and not self.keep_full_maps
+                and self.enhancement.mask_resize == "nearest"
+                and hasattr(self.recon_head, "forward_sampled")
+                and tuple(x.shape[-2:]) == (s * feature.shape[-2], s * feature.shape[-1]))
+
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         features = super().forward(x)
         feature = features[self.in_feature]
+        if self._samples_only(x, feature):
+            s = self.recon_head.scale
+            diff = difference_map(self.recon_head.forward_sampled(feature), self.recover_image(x[..., ::s, ::s]))
+            features[self.in_feature] = self.enhancement.enhance(feature, self.enhancement.binarize(diff))
+            self.srtod_outputs = None
+            return features
         image = self.recover_image(x)
         # Inputs padded to the FPN's size divisibility reconstruct exactly; others are cropped.
         recon = self.recon_head(feature)[..., : x.shape[-2], : x.shape[-1]]

@@ -115,5 +115,9 @@ class DifferenceMapEnhancement(nn.Module):
         """Args: x (N, C, h, w) feature; diff (N, 1, H, W) difference map.
         Returns the enhanced feature and the binary map at (H, W)."""
         binary = self.binarize(diff)
-        weight = self.reweighting(x) * (self.resize(binary, x.shape[-2:]) + 1)
-        return x * weight, binary
+        return self.enhance(x, self.resize(binary, x.shape[-2:])), binary
+
+    def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x * reweighting(x) * (mask + 1)`` for a binary ``mask`` (N, 1, h, w) already at the
+        feature's resolution."""
+        return x * (self.reweighting(x) * (mask + 1))

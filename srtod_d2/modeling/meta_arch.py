@@ -99,6 +99,8 @@ class SRTODMixin:
 
     def _add_srtod_outputs(self, batched_inputs, out):
         maps = self.backbone.srtod_outputs
+        if maps is None:  # eval on sampled pixels only: nothing to add
+            return
         # Full-resolution maps are large: the backbone does not keep them past this call.
         self.backbone.srtod_outputs = None
         sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
@@ -126,10 +128,12 @@ class SRTODMixin:
         if not self.srtod_enabled:
             raise RuntimeError("SR-TOD maps need MODEL.SRTOD.ENABLED=True: this model has none")
         self._captured = []
+        self.backbone.keep_full_maps = True
         try:
             yield self._captured
         finally:
             self._captured = None
+            self.backbone.keep_full_maps = False
 
     @torch.no_grad()
     def inference_with_maps(self, batched_inputs: List[Dict[str, torch.Tensor]]):

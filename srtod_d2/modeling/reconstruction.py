@@ -66,3 +66,16 @@ class EfficientReconstructionHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.out_conv(F.relu(self.conv(x)))
         return torch.sigmoid(F.pixel_shuffle(y, self.scale))
+
+    def forward_sampled(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[..., ::scale, ::scale]`` without computing the other pixels.
+
+        Pixel shuffle puts output channel ``c * scale**2`` of the last convolution at the
+        top-left pixel of each ``scale x scale`` block, so only those channels are convolved:
+        at inference the detector reads the reconstruction only where a nearest resize to the
+        feature's resolution samples it, one pixel in ``scale**2``.
+        """
+        keep = torch.arange(0, self.out_conv.out_channels, self.scale * self.scale, device=x.device)
+        bias = self.out_conv.bias[keep] if self.out_conv.bias is not None else None
+        y = F.conv2d(F.relu(self.conv(x)), self.out_conv.weight[keep], bias, padding=self.out_conv.padding)
+        return torch.sigmoid(y)
