@@ -34,6 +34,8 @@ VARIANTS = {
     "srtod-efficient": ["MODEL.SRTOD.HEAD", "efficient"],
     # efficient head as wide as the FPN (bench_gain's efficient-wide, at this config's width)
     "srtod-efficient-wide": ["MODEL.SRTOD.HEAD", "efficient"],
+    # the same width with a 1x1 hidden conv (bench_gain's efficient-1x1-wide)
+    "srtod-efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", 1],
 }
 
 
@@ -168,9 +170,12 @@ def main():
                  "peak_MiB": {k: peak_memory_child(args.config, k, h, w) for k in models}}
         results["sizes"][size] = entry
         print(f"== inference at {size} (median of {args.reps}, {args.threads} threads)")
-        print(f"{'variant':20s} {'params M':>9s} {'model GMAC':>11s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
+        # head GMAC: the full-resolution head that training runs; + GMAC: what inference adds
+        # (the efficient head computes only the sampled pixels there)
+        print(f"{'variant':24s} {'params M':>9s} {'model GMAC':>11s} {'+ GMAC':>7s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
         for k in models:
-            print(f"{k:20s} {params[k]:9.2f} {entry['model_GMAC'][k]:11.1f} {entry['head_GMAC'][k]:10.1f} "
+            extra = entry['model_GMAC'][k] - entry['model_GMAC']['baseline']
+            print(f"{k:24s} {params[k]:9.2f} {entry['model_GMAC'][k]:11.1f} {extra:7.1f} {entry['head_GMAC'][k]:10.1f} "
                   f"{lat[k]:10.3f} {lat[k] / lat['baseline']:10.3f} {entry['peak_MiB'][k][1]:15.0f} {entry['peak_MiB'][k][1] - entry['peak_MiB'][k][0]:14.0f}")
         print()
     if not args.skip_train:
@@ -179,7 +184,7 @@ def main():
         results["train_step_s"] = tr
         print(f"== training step at {args.train_size}, batch 1 (median of {args.reps})")
         for k in models:
-            print(f"{k:20s} {tr[k]:8.3f} s  x{tr[k] / tr['baseline']:.3f}")
+            print(f"{k:24s} {tr[k]:8.3f} s  x{tr[k] / tr['baseline']:.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

@@ -36,6 +36,9 @@ VARIANTS = {
     # the efficient head at the FPN's width instead of a quarter of it
     "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
+    # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
+    "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
+                           "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 

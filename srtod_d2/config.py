@@ -18,8 +18,10 @@ def add_srtod_config(cfg):
     _C.MODEL.SRTOD.HEAD = "reference"
     # Channel widths of the reference head's two x2 upsampling stages.
     _C.MODEL.SRTOD.HEAD_CHANNELS = [128, 64]
-    # Channel width of the efficient head's stride-4 convolution.
+    # Channel width of the efficient head's hidden convolution (at the feature's stride).
     _C.MODEL.SRTOD.EFFICIENT_CHANNELS = 32
+    # Kernel of that convolution, 3 or 1: a 1x1 conv can be 9x wider for the same cost.
+    _C.MODEL.SRTOD.EFFICIENT_KERNEL = 3
     # Initial difference threshold t, in [0, 1] image units (4/255 VisDrone, 3/255 AI-TOD).
     _C.MODEL.SRTOD.THRESHOLD_INIT = 4.0 / 255
     # How t learns: "none" (reference: sign() has no gradient) or "ste" (straight-through sigmoid).

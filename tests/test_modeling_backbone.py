@@ -132,3 +132,10 @@ def test_full_maps_in_eval_where_the_sampled_pixels_do_not_suffice(opts):
     with torch.no_grad():
         bb(torch.randn(1, 3, 64, 64))
     assert bb.srtod_outputs["recon"].shape == (1, 3, 64, 64)
+
+
+def test_efficient_kernel_key_reaches_the_head():
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.EFFICIENT_KERNEL", 1,
+                   "MODEL.SRTOD.EFFICIENT_CHANNELS", 32)
+    head = build_backbone(cfg, ShapeSpec(channels=3)).recon_head
+    assert head.conv.kernel_size == (1, 1) and head.conv.out_channels == 32

@@ -55,3 +55,16 @@ def test_efficient_head_sampled_forward_is_the_top_left_pixel_of_each_block(scal
     sampled = head.forward_sampled(x)
     assert sampled.shape == (2, 3, 5, 7)
     torch.testing.assert_close(sampled, head(x)[..., ::scale, ::scale], rtol=0, atol=1e-6)
+
+
+def test_efficient_head_with_a_1x1_hidden_conv():
+    torch.manual_seed(0)
+    head = EfficientReconstructionHead(64, 64, scale=4, kernel_size=1)
+    assert head.conv.kernel_size == (1, 1) and head.out_conv.kernel_size == (3, 3)
+    x = torch.randn(1, 64, 5, 7)
+    hidden = F.relu(F.conv2d(x, head.conv.weight, head.conv.bias))
+    expected = torch.sigmoid(F.pixel_shuffle(F.conv2d(hidden, head.out_conv.weight, head.out_conv.bias, padding=1), 4))
+    torch.testing.assert_close(head(x), expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head.forward_sampled(x), expected[..., ::4, ::4], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="EFFICIENT_KERNEL must be 1 or 3, got 5"):
+        EfficientReconstructionHead(64, 16, kernel_size=5)

@@ -41,7 +41,8 @@ def build_reconstruction_head(cfg, in_channels: int, stride: int) -> nn.Module:
     if name == "reference":
         head = ReconstructionHead(in_channels, cfg.MODEL.SRTOD.HEAD_CHANNELS)
     elif name == "efficient":
-        head = EfficientReconstructionHead(in_channels, cfg.MODEL.SRTOD.EFFICIENT_CHANNELS, stride)
+        head = EfficientReconstructionHead(in_channels, cfg.MODEL.SRTOD.EFFICIENT_CHANNELS, stride,
+                                           kernel_size=cfg.MODEL.SRTOD.EFFICIENT_KERNEL)
     else:
         raise ValueError(f"MODEL.SRTOD.HEAD must be one of {HEADS}, got {name!r}")
     if head.scale != stride:

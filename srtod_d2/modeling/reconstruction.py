@@ -51,15 +51,19 @@ class EfficientReconstructionHead(nn.Module):
 
     Args:
         in_channels: channels of the input feature.
-        channels: width of the hidden 3x3 convolution.
+        channels: width of the hidden convolution.
         scale: upsampling factor (the feature's stride).
         out_channels: channels of the reconstructed image.
+        kernel_size: of the hidden convolution, 3 or 1 (a 1x1 conv costs a ninth, so it can be
+            as wide as the feature for the price of a narrow 3x3 one).
     """
 
     def __init__(self, in_channels: int = 256, channels: int = 32, scale: int = 4,
-                 out_channels: int = 3):
+                 out_channels: int = 3, kernel_size: int = 3):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, channels, 3, padding=1)
+        if kernel_size not in (1, 3):
+            raise ValueError(f"MODEL.SRTOD.EFFICIENT_KERNEL must be 1 or 3, got {kernel_size!r}")
+        self.conv = nn.Conv2d(in_channels, channels, kernel_size, padding=kernel_size // 2)
         self.out_conv = nn.Conv2d(channels, out_channels * scale * scale, 3, padding=1)
         self.scale = scale
 
