@@ -57,7 +57,10 @@ def run_one(dataset, variant, seed, iters, threads, out_root):
     out = out_root / dataset / variant / f"seed{seed}"
     done = out / "final_metrics.json"
     if done.exists():
-        return json.loads(done.read_text())
+        result = json.loads(done.read_text())
+        if result.get("iters", iters) != iters:
+            raise SystemExit(f"{done} is a {result['iters']}-iteration run, not {iters}: pass another --out")
+        return result
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", str(ROOT / CONFIGS[dataset]),
            "SEED", str(seed), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(iters),
@@ -73,6 +76,7 @@ def run_one(dataset, variant, seed, iters, threads, out_root):
     result = {m: final[f"bbox/{m}"] for m in METRICS}
     result["threshold_255"] = [(r["iteration"], r["srtod/threshold_255"]) for r in rows if "srtod/threshold_255" in r]
     result["minutes"] = (time.time() - t0) / 60
+    result["iters"] = iters
     done.write_text(json.dumps(result))
     print(f"  {dataset} {variant} seed {seed}: " + " ".join(f"{m} {result[m]:.1f}" for m in METRICS)
           + f" ({result['minutes']:.1f} min)", flush=True)
