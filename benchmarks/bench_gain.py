@@ -36,6 +36,8 @@ VARIANTS = {
     # the efficient head at the FPN's width instead of a quarter of it
     "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
+    # a threshold above most of the background's difference (SIRST-V2: 9% of it is above 16/255)
+    "reference-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],

@@ -1,8 +1,10 @@
 """How selective is a trained model's binary difference map? The share of pixels with
 binary = 1 inside ground-truth boxes vs elsewhere, and the median difference in each, over the
-first N images of a dataset (at the network's input resolution).
+first N images of a dataset (at the network's input resolution); with --thresholds, also the
+share of pixels whose difference exceeds each of those thresholds (/255), to see which threshold
+would make the map selective.
 
-    .venv/bin/python benchmarks/difference_map_stats.py CONFIG WEIGHTS DATASET [--images 6] [KEY VALUE ...]
+    .venv/bin/python benchmarks/difference_map_stats.py [--images 6] [--thresholds 4,8,16] CONFIG WEIGHTS DATASET [KEY VALUE ...]
 """
 import argparse
 import sys
@@ -29,6 +31,8 @@ def main():
     ap.add_argument("weights")
     ap.add_argument("dataset")
     ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("--thresholds", type=lambda v: [float(t) for t in v.split(",")], default=[],
+                    help="comma-separated, in /255 units, e.g. 4,8,16")
     ap.add_argument("opts", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -39,6 +43,7 @@ def main():
     cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, *args.opts])
     predictor = Predictor(cfg)
     on_obj, on_bg, d_obj, d_bg = [], [], [], []
+    above = {t: ([], []) for t in args.thresholds}
     for d in DatasetCatalog.get(args.dataset)[: args.images]:
         image = cv2.imread(d["file_name"])
         with predictor.model.capture_maps() as maps:
@@ -53,10 +58,15 @@ def main():
         on_bg.append((binary[~inside] == 1).mean())
         d_obj.append(np.median(diff[inside]))
         d_bg.append(np.median(diff[~inside]))
+        for t, (obj, bg) in above.items():
+            obj.append((diff[inside] * 255 > t).mean())
+            bg.append((diff[~inside] * 255 > t).mean())
     t = maps[0]["threshold"] * 255
     print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255: binary = 1 on {np.mean(on_obj):.3f} of object-box "
           f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj) * 255:.1f}/255 on objects, "
           f"{np.mean(d_bg) * 255:.1f}/255 elsewhere")
+    for t, (obj, bg) in above.items():
+        print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
 
 
 if __name__ == "__main__":
