@@ -56,11 +56,12 @@ def main():
             inside[int(y0 * sy): int(np.ceil(y1 * sy)), int(x0 * sx): int(np.ceil(x1 * sx))] = True
         on_obj.append((binary[inside] == 1).mean())
         on_bg.append((binary[~inside] == 1).mean())
-        d_obj.append(np.median(diff[inside]))
-        d_bg.append(np.median(diff[~inside]))
+        diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255
+        d_obj.append(np.median(diff_obj) / 255)
+        d_bg.append(np.median(diff_bg) / 255)
         for t, (obj, bg) in above.items():
-            obj.append((diff[inside] * 255 > t).mean())
-            bg.append((diff[~inside] * 255 > t).mean())
+            obj.append((diff_obj > t).mean())
+            bg.append((diff_bg > t).mean())
     t = maps[0]["threshold"] * 255
     print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255: binary = 1 on {np.mean(on_obj):.3f} of object-box "
           f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj) * 255:.1f}/255 on objects, "
