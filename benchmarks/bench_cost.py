@@ -5,6 +5,10 @@ Every ratio is measured side by side in one run: configurations alternate within
 so drift on a shared machine hits all of them alike.
 
     .venv/bin/python benchmarks/bench_cost.py [--sizes 800x800 1920x1080] [--reps 5] [--variants ...]
+        [--device cuda]
+
+On a GPU (``--device cuda``) each timed call ends with ``torch.cuda.synchronize()`` and the peak
+memory is the CUDA allocator's (weights of the model plus the most inference allocates on top).
 """
 import argparse
 import json
@@ -34,7 +38,9 @@ VARIANTS = {
     "srtod-efficient": ["MODEL.SRTOD.HEAD", "efficient"],
     # efficient head as wide as the FPN (bench_gain's efficient-wide, at this config's width)
     "srtod-efficient-wide": ["MODEL.SRTOD.HEAD", "efficient"],
-    # the same width with a 1x1 hidden conv (bench_gain's efficient-1x1-wide)
+    # half the FPN's width (bench_gain's efficient-half)
+    "srtod-efficient-half": ["MODEL.SRTOD.HEAD", "efficient"],
+    # the same width as -wide with a 1x1 hidden conv (bench_gain's efficient-1x1-wide)
     "srtod-efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", 1],
 }
 
@@ -51,6 +57,8 @@ def build(config, variant, device="cpu", shared_from=None):
                          "MODEL.RETINANET.SCORE_THRESH_TEST", 1.0] + VARIANTS[variant])
     if variant.endswith("-wide"):
         cfg.MODEL.SRTOD.EFFICIENT_CHANNELS = cfg.MODEL.FPN.OUT_CHANNELS
+    elif variant.endswith("-half"):
+        cfg.MODEL.SRTOD.EFFICIENT_CHANNELS = cfg.MODEL.FPN.OUT_CHANNELS // 2
     torch.manual_seed(0)
     model = build_model(cfg)
     rpn = getattr(model, "proposal_generator", None)
@@ -75,7 +83,15 @@ def head_gmacs(model, h, w):
     if not hasattr(model.backbone, "recon_head"):
         return 0.0
     c = model.backbone.output_shape()["p2"].channels
-    return count_gmacs(model.backbone.recon_head, torch.zeros(1, c, h // 4, w // 4))
+    return count_gmacs(model.backbone.recon_head, torch.zeros(1, c, h // 4, w // 4, device=model.device))
+
+
+def _timing_options(models):
+    """GPU calls return before their kernels finish: synchronize inside the timed span, and warm
+    up longer (cuDNN picks its algorithms and the allocator grows its pool on the first calls)."""
+    if next(iter(models.values())).device.type == "cuda":
+        return {"sync": torch.cuda.synchronize, "warmup": 3}
+    return {}
 
 
 def time_inference(models, h, w, reps):
@@ -83,7 +99,8 @@ def time_inference(models, h, w, reps):
     for m in models.values():
         m.eval()
     with torch.no_grad():
-        times = interleaved_timings({k: (lambda m=m: m(inputs)) for k, m in models.items()}, reps)
+        times = interleaved_timings({k: (lambda m=m: m(inputs)) for k, m in models.items()}, reps,
+                                    **_timing_options(models))
     return {k: median(v) for k, v in times.items()}
 
 
@@ -104,7 +121,7 @@ def time_training(models, h, w, reps):
     for m in models.values():
         m.train()
     with EventStorage():
-        times = interleaved_timings({k: (lambda k=k: step(k)) for k in models}, reps)
+        times = interleaved_timings({k: (lambda k=k: step(k)) for k in models}, reps, **_timing_options(models))
     return {k: median(v) for k, v in times.items()}
 
 
@@ -141,6 +158,29 @@ def peak_memory_child(config, variant, h, w):
     return before, peak
 
 
+def peak_memory_cuda(config, variant, h, w):
+    """Weights of one freshly built model on the GPU (MiB), and those plus the most its inference
+    allocates on top of what was allocated before it (the other models stay resident but do
+    not count)."""
+    import gc
+
+    m = build(config, variant, device="cuda").eval()
+    x = [{"image": image(h, w)}]
+    weights = sum(t.numel() * t.element_size() for t in list(m.parameters()) + list(m.buffers())) / 2**20
+    with torch.no_grad():
+        m(x)  # cuDNN workspaces and the like are allocated on the first call: not counted as peak
+        gc.collect()
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        m(x)
+        torch.cuda.synchronize()
+        extra = (torch.cuda.max_memory_allocated() - before) / 2**20
+    del m
+    torch.cuda.empty_cache()
+    return weights, weights + extra
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="configs/VisDrone/srtod_faster_rcnn_R_50_FPN.yaml")
@@ -152,24 +192,29 @@ def main():
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS)[1:], choices=list(VARIANTS)[1:],
                     help="SR-TOD variants timed against the baseline")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the models' MODEL.DEVICE)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     print(describe_run())
     print(f"config: {args.config} (random weights; cost does not depend on them)\n")
-    models = {"baseline": build(args.config, "baseline")}
+    models = {"baseline": build(args.config, "baseline", device=args.device)}
     for k in args.variants:
-        models[k] = build(args.config, k, shared_from=models["baseline"])
+        models[k] = build(args.config, k, device=args.device, shared_from=models["baseline"])
+    if args.device == "cuda":
+        peak_memory = peak_memory_cuda
+    else:
+        peak_memory = peak_memory_child
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, m in models.items()}
-    results = {"params_M": params, "sizes": {}}
+    results = {"device": args.device, "params_M": params, "sizes": {}}
     for size in args.sizes:
         w, h = map(int, size.split("x"))
         lat = time_inference(models, h, w, args.reps)
         entry = {"latency_s": lat, "head_GMAC": {k: head_gmacs(m, h, w) for k, m in models.items()},
                  "model_GMAC": {k: count_gmacs(m, [{"image": image(h, w)}]) for k, m in models.items()},
-                 "peak_MiB": {k: peak_memory_child(args.config, k, h, w) for k in models}}
+                 "peak_MiB": {k: peak_memory(args.config, k, h, w) for k in models}}
         results["sizes"][size] = entry
-        print(f"== inference at {size} (median of {args.reps}, {args.threads} threads)")
+        print(f"== inference at {size} on {args.device} (median of {args.reps}, {args.threads} threads)")
         # head GMAC: the full-resolution head that training runs; + GMAC: what inference adds
         # (the efficient head computes only the sampled pixels there)
         print(f"{'variant':24s} {'params M':>9s} {'model GMAC':>11s} {'+ GMAC':>7s} {'head GMAC':>10s} {'latency s':>10s} {'x baseline':>10s} {'infer. peak MiB':>15s} {'(+ over model)':>14s}")
@@ -182,7 +227,7 @@ def main():
         w, h = map(int, args.train_size.split("x"))
         tr = time_training(models, h, w, args.reps)
         results["train_step_s"] = tr
-        print(f"== training step at {args.train_size}, batch 1 (median of {args.reps})")
+        print(f"== training step at {args.train_size} on {args.device}, batch 1 (median of {args.reps})")
         for k in models:
             print(f"{k:24s} {tr[k]:8.3f} s  x{tr[k] / tr['baseline']:.3f}")
     if args.json:

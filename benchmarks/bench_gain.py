@@ -5,7 +5,8 @@ detector, schedule and seeds; evaluate each with the AI-TOD metrics; report mean
     .venv/bin/python benchmarks/bench_gain.py --dataset sirst --seeds 1 2 --iters 300 --jobs 2
 
 Runs land in benchmarks/results/gain/<dataset>/<variant>/seed<k>/ (a finished run is reused).
-SIRST-V2 is read from ../shared/data/sirst_v2 through a link at datasets/sirst_v2.
+SIRST-V2 is read from $DETECTRON2_DATASETS/sirst_v2 (default datasets/sirst_v2; where that is
+missing, a link to ../shared/data/sirst_v2 is made there). ``--device cuda`` trains on a GPU.
 """
 import argparse
 import json
@@ -35,6 +36,8 @@ VARIANTS = {
     "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
     # the efficient head at the FPN's width instead of a quarter of it
     "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
+    # half the FPN's width (64 -> 32 here; 128 at R50-FPN's 256)
+    "efficient-half": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "32"],
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     # a threshold above most of the background's difference (SIRST-V2: 9% of it is above 16/255)
     "reference-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
@@ -46,30 +49,35 @@ METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 
 
 def ensure_sirst_link():
-    link = ROOT / "datasets" / "sirst_v2"
+    link = ROOT / os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets")) / "sirst_v2"
+    if link.is_dir():
+        return
     target = ROOT.parent / "shared" / "data" / "sirst_v2"
     if not target.is_dir():
-        raise SystemExit(f"SIRST-V2 not found at {target}")
+        raise SystemExit(f"SIRST-V2 found neither at {link} nor at {target}")
     if not link.exists():
         link.parent.mkdir(exist_ok=True)
         link.symlink_to(target)
 
 
-def run_one(dataset, variant, seed, iters, threads, out_root):
+def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu"):
     out = out_root / dataset / variant / f"seed{seed}"
     done = out / "final_metrics.json"
     if done.exists():
         result = json.loads(done.read_text())
         if result.get("iters", iters) != iters:
             raise SystemExit(f"{done} is a {result['iters']}-iteration run, not {iters}: pass another --out")
+        if result.get("device", "cpu") != device:
+            raise SystemExit(f"{done} was trained on {result.get('device', 'cpu')}, not {device}: pass another --out")
         return result
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", str(ROOT / CONFIGS[dataset]),
            "SEED", str(seed), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(iters),
            "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.92)})", "SOLVER.CHECKPOINT_PERIOD", str(iters),
-           "DATALOADER.NUM_WORKERS", "0", *VARIANTS[variant]]
+           "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", device, *VARIANTS[variant]]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.getenv("PYTHONPATH")] if p]),
+               PYTHONWARNINGS="ignore")
     t0 = time.time()
     with open(out / "stdout.log", "w") as log:
         subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
@@ -79,6 +87,7 @@ def run_one(dataset, variant, seed, iters, threads, out_root):
     result["threshold_255"] = [(r["iteration"], r["srtod/threshold_255"]) for r in rows if "srtod/threshold_255" in r]
     result["minutes"] = (time.time() - t0) / 60
     result["iters"] = iters
+    result["device"] = device
     done.write_text(json.dumps(result))
     print(f"  {dataset} {variant} seed {seed}: " + " ".join(f"{m} {result[m]:.1f}" for m in METRICS)
           + f" ({result['minutes']:.1f} min)", flush=True)
@@ -106,6 +115,7 @@ def main():
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each gets cores/jobs threads)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (MODEL.DEVICE of every run)")
     args = ap.parse_args()
     print(describe_run())
     print("spread = half the range over seeds\n", flush=True)
@@ -114,7 +124,8 @@ def main():
     threads = max(1, (os.cpu_count() or 2) // args.jobs)
     jobs = [(v, s) for s in args.seeds for v in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out)) for job in jobs}
+        futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out), args.device)
+                   for job in jobs}
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()
     print(summarize(args.dataset, results))

@@ -19,8 +19,11 @@ def describe_run() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return "\n".join([
+    lines = [
         "command: " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable)] + sys.argv),
         f"machine: {cpu}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
         f"versions: python {platform.python_version()}, torch {torch.__version__}, detectron2 {d2}",
-    ])
+    ]
+    if torch.cuda.is_available():
+        lines.append(f"gpu: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, cudnn {torch.backends.cudnn.version()}")
+    return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Cost measurements shared by tools/benchmark.py and benchmarks/: latency, GMACs, parameters."""
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import torch
 from detectron2.utils.analysis import FlopCountAnalysis
@@ -23,17 +23,27 @@ def count_gmacs(model: torch.nn.Module, inputs) -> float:
         model.train(was_training)
 
 
-def interleaved_timings(calls: Dict[str, Callable[[], object]], reps: int, warmup: int = 1) -> Dict[str, List[float]]:
+def interleaved_timings(
+    calls: Dict[str, Callable[[], object]], reps: int, warmup: int = 1, sync: Optional[Callable[[], object]] = None
+) -> Dict[str, List[float]]:
     """Seconds per call of each callable, alternating them within every repetition so that drift
-    on a shared machine hits all alike (ratios are then measured side by side)."""
+    on a shared machine hits all alike (ratios are then measured side by side).
+
+    Args:
+        sync: run after each call, inside the timed span (``torch.cuda.synchronize``: GPU work is
+            asynchronous, so without it the clock would stop before the kernels finish).
+    """
+    sync = sync or (lambda: None)
     for fn in calls.values():
         for _ in range(warmup):
             fn()
+        sync()
     times = {k: [] for k in calls}
     for _ in range(reps):
         for k, fn in calls.items():
             t0 = time.perf_counter()
             fn()
+            sync()
             times[k].append(time.perf_counter() - t0)
     return times
 
