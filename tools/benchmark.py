@@ -72,16 +72,10 @@ def main(argv=None):
     if args.compare:
         configs["compare"] = args.compare
     predictors = {k: build_predictor(c, args.device, args.opts) for k, c in configs.items()}
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-
-    def call(p):
-        def fn():
-            p(image)
-            sync()
-        return fn
-
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
     with torch.no_grad():
-        times = interleaved_timings({k: call(p) for k, p in predictors.items()}, args.reps, args.warmup)
+        times = interleaved_timings({k: (lambda p=p: p(image)) for k, p in predictors.items()}, args.reps,
+                                    args.warmup, sync=sync)
     stats = {}
     for k, p in predictors.items():
         lat = median(times[k])
