@@ -1,7 +1,9 @@
 """AP (mean over seeds, with the seed range) against inference cost, from the JSON that
 bench_gain.py and bench_cost.py leave behind. One panel per ``--panel TITLE=DIR``, where DIR
 holds bench_gain's ``<variant>/seed<k>/final_metrics.json``; the x axis is each variant's latency
-ratio over the baseline in bench_cost's JSON (``--cost``), at ``--size``.
+ratio over the baseline in bench_cost's JSON (``--cost``, repeatable: a variant takes its ratio from
+the first file that has it; each ratio was measured side by side with that run's baseline), at
+``--size``.
 
     .venv/bin/python benchmarks/plot_ap_vs_cost.py --cost benchmarks/results/cost_r50.json \\
         --panel "synthetic-easy, 250 it=benchmarks/results/gain/synthetic-easy" --out docs/ap_vs_cost.png
@@ -39,18 +41,24 @@ def panel_points(run_dir: Path, ratios: dict, metric: str):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cost", required=True, help="bench_cost.py --json output")
+    ap.add_argument("--cost", action="append", required=True, help="bench_cost.py --json output")
     ap.add_argument("--size", default="1920x1080", help="which input size's latency ratio to plot")
     ap.add_argument("--metric", default="APvt")
     ap.add_argument("--panel", action="append", required=True, metavar="TITLE=DIR")
     ap.add_argument("--out", default=str(ROOT / "docs/ap_vs_cost.png"))
     args = ap.parse_args()
-    cost = json.loads(Path(args.cost).read_text())
-    if args.size not in cost["sizes"]:
-        raise SystemExit(f"{args.cost} has no size {args.size} (it has {', '.join(cost['sizes'])})")
-    lat = cost["sizes"][args.size]["latency_s"]
-    ratios = {k: v / lat["baseline"] for k, v in lat.items()}
-    device = cost.get("device", "cpu")
+    ratios, devices = {}, set()
+    for path in args.cost:
+        cost = json.loads(Path(path).read_text())
+        if args.size not in cost["sizes"]:
+            raise SystemExit(f"{path} has no size {args.size} (it has {', '.join(cost['sizes'])})")
+        lat = cost["sizes"][args.size]["latency_s"]
+        for k, v in lat.items():
+            ratios.setdefault(k, v / lat["baseline"])
+        devices.add(cost.get("device", "cpu"))
+    if len(devices) > 1:
+        raise SystemExit(f"--cost files measured on different devices ({', '.join(sorted(devices))}): plot one at a time")
+    device = devices.pop()
     fig, axes = plt.subplots(1, len(args.panel), figsize=(5.5 * len(args.panel), 4.2), squeeze=False)
     for ax, spec in zip(axes[0], args.panel):
         title, sep, run_dir = spec.partition("=")
