@@ -57,15 +57,15 @@ def main():
         on_obj.append((binary[inside] == 1).mean())
         on_bg.append((binary[~inside] == 1).mean())
         diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255
-        d_obj.append(np.median(diff_obj) / 255)
-        d_bg.append(np.median(diff_bg) / 255)
+        d_obj.append(np.median(diff_obj))
+        d_bg.append(np.median(diff_bg))
         for t, (obj, bg) in above.items():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
     t = maps[0]["threshold"] * 255
     print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255: binary = 1 on {np.mean(on_obj):.3f} of object-box "
-          f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj) * 255:.1f}/255 on objects, "
-          f"{np.mean(d_bg) * 255:.1f}/255 elsewhere")
+          f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj):.1f}/255 on objects, "
+          f"{np.mean(d_bg):.1f}/255 elsewhere")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
 
