@@ -41,6 +41,8 @@ VARIANTS = {
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     # a threshold above most of the background's difference (SIRST-V2: 9% of it is above 16/255)
     "reference-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
+    # a tenth of the reconstruction loss: does the auxiliary task take P2's capacity from detection?
+    "reference-recon01": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.1"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
@@ -114,6 +116,8 @@ def main():
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--iters", type=int, default=300)
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each gets cores/jobs threads)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads per run (default cores/jobs; set it when several bench_gain share a machine)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda (MODEL.DEVICE of every run)")
     args = ap.parse_args()
@@ -121,7 +125,7 @@ def main():
     print("spread = half the range over seeds\n", flush=True)
     if args.dataset == "sirst":
         ensure_sirst_link()
-    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 2) // args.jobs)
     jobs = [(v, s) for s in args.seeds for v in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out), args.device)
