@@ -41,6 +41,9 @@ VARIANTS = {
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     # a threshold above most of the background's difference (SIRST-V2: 9% of it is above 16/255)
     "reference-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
+    # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1
+    # everywhere, so DGFE is channel reweighting x2; tells the map's selection from the rest
+    "reference-t05": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
     # a tenth of the reconstruction loss: does the auxiliary task take P2's capacity from detection?
     "reference-recon01": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.1"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
