@@ -41,6 +41,9 @@ VARIANTS = {
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     # a threshold above most of the background's difference (SIRST-V2: 9% of it is above 16/255)
     "reference-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
+    # 16/255 with the max-pooled resize: at P2 nearest keeps 54% of SIRST-V2's targets at 16/255, max 95%
+    "reference-max-t16": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max",
+                          "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
     # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1
     # everywhere, so DGFE is channel reweighting x2; tells the map's selection from the rest
     "reference-t05": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],

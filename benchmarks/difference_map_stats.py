@@ -2,7 +2,8 @@
 binary = 1 inside ground-truth boxes vs elsewhere, and the median difference in each, over the
 first N images of a dataset (at the network's input resolution); with --thresholds, also the
 share of pixels whose difference exceeds each of those thresholds (/255), to see which threshold
-would make the map selective.
+would make the map selective; and what reaches P2 (stride 4) after DGFE's resize: the share of
+ground-truth boxes with a 1 in their P2 footprint, and of the other P2 cells, for nearest and max.
 
     .venv/bin/python benchmarks/difference_map_stats.py [--images 6] [--thresholds 4,8,16] CONFIG WEIGHTS DATASET [KEY VALUE ...]
 """
@@ -25,6 +26,31 @@ from detectron2.structures import BoxMode  # noqa: E402
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 
 
+def p2_hits(binary, boxes, stride=4):
+    """What a binary map (H, W) at input resolution leaves at a stride-``stride`` feature after
+    DGFE's two resizes ("nearest": the top-left pixel of each cell; "max": any pixel of it),
+    padded with zeros to whole cells as the network pads its input. ``boxes`` are XYXY in input
+    pixels. Returns {mode: (share of boxes with a 1 in the cells they overlap, share of the
+    cells no box overlaps that are 1)}."""
+    h, w = -(-binary.shape[0] // stride), -(-binary.shape[1] // stride)
+    padded = np.zeros((h * stride, w * stride), bool)
+    padded[: binary.shape[0], : binary.shape[1]] = binary
+    cells = {"nearest": padded[::stride, ::stride],
+             "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
+    footprint = np.zeros((h, w), bool)
+    spans = []
+    for x0, y0, x1, y1 in boxes:
+        r0, c0 = int(y0 // stride), int(x0 // stride)
+        r1, c1 = max(r0 + 1, int(np.ceil(y1 / stride))), max(c0 + 1, int(np.ceil(x1 / stride)))
+        footprint[r0:r1, c0:c1] = True
+        spans.append((r0, r1, c0, c1))
+    out = {}
+    for mode, m in cells.items():
+        hit = [m[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans]
+        out[mode] = (float(np.mean(hit)) if hit else float("nan"), float(m[~footprint].mean()))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
@@ -44,6 +70,7 @@ def main():
     predictor = Predictor(cfg)
     on_obj, on_bg, d_obj, d_bg = [], [], [], []
     above = {t: ([], []) for t in args.thresholds}
+    at_p2 = {t: [] for t in ["model", *args.thresholds]}
     for d in DatasetCatalog.get(args.dataset)[: args.images]:
         image = cv2.imread(d["file_name"])
         with predictor.model.capture_maps() as maps:
@@ -51,14 +78,18 @@ def main():
         binary, diff = maps[0]["binary"].numpy(), maps[0]["diff"].numpy()
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         inside = np.zeros(binary.shape, bool)
+        boxes = []
         for a in d["annotations"]:
             x0, y0, x1, y1 = BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
+            boxes.append((x0 * sx, y0 * sy, x1 * sx, y1 * sy))
             inside[int(y0 * sy): int(np.ceil(y1 * sy)), int(x0 * sx): int(np.ceil(x1 * sx))] = True
         on_obj.append((binary[inside] == 1).mean())
         on_bg.append((binary[~inside] == 1).mean())
         diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255
         d_obj.append(np.median(diff_obj))
         d_bg.append(np.median(diff_bg))
+        for t, hits in at_p2.items():
+            hits.append(p2_hits(binary == 1 if t == "model" else diff * 255 > t, boxes))
         for t, (obj, bg) in above.items():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
@@ -68,6 +99,12 @@ def main():
           f"{np.mean(d_bg):.1f}/255 elsewhere")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
+    print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1")
+    for t, hits in at_p2.items():
+        name = f"threshold {maps[0]['threshold'] * 255:.2f}/255 (the model's)" if t == "model" else f"threshold {t:g}/255"
+        print(f"  {name}: " + "; ".join(
+            f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
+            for mode in ("nearest", "max")))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,41 @@
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from srtod_d2.modeling.enhancement import DifferenceMapEnhancement
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("srtod_difference_map_stats", ROOT / "benchmarks/difference_map_stats.py")
+stats = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(stats)
+
+
+def test_p2_hits_agrees_with_dgfe_resize():
+    # The script's cells must be what DGFE's own resize hands to P2, for both modes.
+    rng = np.random.default_rng(0)
+    binary = rng.random((32, 48)) > 0.9
+    boxes = [(5.0, 6.0, 7.5, 8.0), (40.2, 0.0, 47.9, 3.1), (12.0, 20.0, 30.0, 31.0)]
+    got = stats.p2_hits(binary, boxes)
+    mask = torch.from_numpy(binary).float()[None, None]
+    for mode in ("nearest", "max"):
+        cells = DifferenceMapEnhancement(channels=16, mask_resize=mode).resize(mask, (8, 12))[0, 0].numpy() > 0
+        footprint = np.zeros((8, 12), bool)
+        hits = []
+        for x0, y0, x1, y1 in boxes:
+            rows = [r for r in range(8) if r * 4 < y1 and (r + 1) * 4 > y0]
+            cols = [c for c in range(12) if c * 4 < x1 and (c + 1) * 4 > x0]
+            footprint[np.ix_(rows, cols)] = True
+            hits.append(cells[np.ix_(rows, cols)].any())
+        assert got[mode] == (np.mean(hits), cells[~footprint].mean())
+
+
+def test_p2_hits_nearest_misses_a_target_off_the_cell_corner():
+    # A 2x2 target away from the cell's top-left pixel is invisible to nearest, not to max.
+    binary = np.zeros((16, 16), bool)
+    binary[5:7, 9:11] = True
+    binary[12, 0] = True  # background, on the top-left pixel of cell (3, 0): both modes keep it
+    got = stats.p2_hits(binary, [(9, 5, 11, 7)])
+    assert got["nearest"] == (0.0, 1 / 15)
+    assert got["max"] == (1.0, 1 / 15)
