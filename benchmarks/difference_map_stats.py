@@ -81,8 +81,9 @@ def main():
         boxes = []
         for a in d["annotations"]:
             x0, y0, x1, y1 = BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
-            boxes.append((x0 * sx, y0 * sy, x1 * sx, y1 * sy))
-            inside[int(y0 * sy): int(np.ceil(y1 * sy)), int(x0 * sx): int(np.ceil(x1 * sx))] = True
+            x0, y0, x1, y1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
+            boxes.append((x0, y0, x1, y1))
+            inside[int(y0): int(np.ceil(y1)), int(x0): int(np.ceil(x1))] = True
         on_obj.append((binary[inside] == 1).mean())
         on_bg.append((binary[~inside] == 1).mean())
         diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255
