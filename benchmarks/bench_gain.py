@@ -115,6 +115,25 @@ def summarize(dataset, results):
     return "\n".join(lines)
 
 
+def paired_differences(results, seeds, base="baseline", metrics=("APvt", "APt")):
+    """Same-seed differences of each variant minus ``base``: the seed moves both runs alike, so
+    these say more than two overlapping ranges do. Returns the lines to print (none without
+    ``base`` among the variants)."""
+    if base not in results:
+        return []
+    lines = []
+    for variant, runs in results.items():
+        if variant == base:
+            continue
+        for m in metrics:
+            diffs = [r[m] - b[m] for r, b in zip(runs, results[base])]
+            above = sum(d > 0 for d in diffs)
+            lines.append(f"{variant} - {base}, {m}: "
+                         + ", ".join(f"seed {s} {d:+.1f}" for s, d in zip(seeds, diffs))
+                         + f"; mean {statistics.mean(diffs):+.1f}, above on {above} of {len(diffs)}")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(CONFIGS), required=True)
@@ -139,6 +158,7 @@ def main():
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()
     print(summarize(args.dataset, results))
+    print("\n".join(paired_differences(results, args.seeds)))
     for v, runs in results.items():
         for s, r in zip(args.seeds, runs):
             if r["threshold_255"]:

@@ -1,0 +1,25 @@
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("srtod_bench_gain", ROOT / "benchmarks/bench_gain.py")
+bench_gain = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench_gain)
+
+
+def _run(apvt, apt):
+    return {"AP": 0.0, "AP50": 0.0, "APvt": apvt, "APt": apt, "APs": 0.0}
+
+
+def test_paired_differences_are_same_seed_and_counted():
+    results = {"baseline": [_run(10.0, 20.0), _run(14.0, 18.0), _run(12.0, 25.0)],
+               "reference": [_run(12.5, 19.0), _run(13.0, 22.0), _run(15.0, 25.0)]}
+    lines = bench_gain.paired_differences(results, [3, 4, 5])
+    assert lines == [
+        "reference - baseline, APvt: seed 3 +2.5, seed 4 -1.0, seed 5 +3.0; mean +1.5, above on 2 of 3",
+        "reference - baseline, APt: seed 3 -1.0, seed 4 +4.0, seed 5 +0.0; mean +1.0, above on 1 of 3",
+    ]
+
+
+def test_paired_differences_need_the_baseline():
+    assert bench_gain.paired_differences({"reference": [_run(1.0, 2.0)]}, [1]) == []
