@@ -115,10 +115,10 @@ def summarize(dataset, results):
     return "\n".join(lines)
 
 
-def paired_differences(results, seeds, base="baseline", metrics=("APvt", "APt")):
-    """Same-seed differences of each variant minus ``base``: the seed moves both runs alike, so
-    these say more than two overlapping ranges do. Returns the lines to print (none without
-    ``base`` among the variants)."""
+def paired_differences(results, seeds, base="baseline", metrics=("AP", "APvt", "APt")):
+    """Same-seed differences of each variant minus ``base``: runs of one seed see the same images
+    in the same order, so these can show a gain that two overlapping ranges hide. Returns the
+    lines to print (none without ``base`` among the variants)."""
     if base not in results:
         return []
     lines = []

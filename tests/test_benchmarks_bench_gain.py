@@ -7,15 +7,16 @@ bench_gain = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bench_gain)
 
 
-def _run(apvt, apt):
-    return {"AP": 0.0, "AP50": 0.0, "APvt": apvt, "APt": apt, "APs": 0.0}
+def _run(apvt, apt, ap=0.0):
+    return {"AP": ap, "AP50": 0.0, "APvt": apvt, "APt": apt, "APs": 0.0}
 
 
 def test_paired_differences_are_same_seed_and_counted():
-    results = {"baseline": [_run(10.0, 20.0), _run(14.0, 18.0), _run(12.0, 25.0)],
-               "reference": [_run(12.5, 19.0), _run(13.0, 22.0), _run(15.0, 25.0)]}
+    results = {"baseline": [_run(10.0, 20.0, 30.0), _run(14.0, 18.0, 31.0), _run(12.0, 25.0, 29.0)],
+               "reference": [_run(12.5, 19.0, 30.5), _run(13.0, 22.0, 33.0), _run(15.0, 25.0, 29.5)]}
     lines = bench_gain.paired_differences(results, [3, 4, 5])
     assert lines == [
+        "reference - baseline, AP: seed 3 +0.5, seed 4 +2.0, seed 5 +0.5; mean +1.0, above on 3 of 3",
         "reference - baseline, APvt: seed 3 +2.5, seed 4 -1.0, seed 5 +3.0; mean +1.5, above on 2 of 3",
         "reference - baseline, APt: seed 3 -1.0, seed 4 +4.0, seed 5 +0.0; mean +1.0, above on 1 of 3",
     ]
