@@ -95,14 +95,15 @@ def main():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
     t = maps[0]["threshold"] * 255
-    print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255: binary = 1 on {np.mean(on_obj):.3f} of object-box "
+    over = " over each image's median difference" if cfg.MODEL.SRTOD.THRESHOLD_BASE == "median" else ""
+    print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255{over}: binary = 1 on {np.mean(on_obj):.3f} of object-box "
           f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj):.1f}/255 on objects, "
           f"{np.mean(d_bg):.1f}/255 elsewhere")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
     print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1")
     for t, hits in at_p2.items():
-        name = f"threshold {maps[0]['threshold'] * 255:.2f}/255 (the model's)" if t == "model" else f"threshold {t:g}/255"
+        name = f"threshold {maps[0]['threshold'] * 255:.2f}/255{over} (the model's)" if t == "model" else f"threshold {t:g}/255"
         print(f"  {name}: " + "; ".join(
             f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
             for mode in ("nearest", "max")))

@@ -36,6 +36,8 @@ def add_srtod_config(cfg):
     _C.MODEL.SRTOD.RECON_LOSS_WEIGHT = 1.0
     # Channel reduction of the reweighting MLP (CBAM-style channel attention).
     _C.MODEL.SRTOD.REWEIGHT_REDUCTION = 16
+    # t counts from "zero" (paper: 1 where d > t) or "median" (1 where d > t + the image's median d).
+    _C.MODEL.SRTOD.THRESHOLD_BASE = "zero"
     # Binary map to feature resolution: "nearest" (reference) or "max" (never skips a 2 px object).
     _C.MODEL.SRTOD.MASK_RESIZE = "nearest"
     # Extra FPN level on top: "maxpool" (P6 from P5, as R-CNN) or "p6p7" (P6, P7 from C5).

@@ -124,6 +124,23 @@ def test_eval_with_efficient_head_reconstructs_only_the_sampled_pixels_and_enhan
         assert torch.equal(fast[level], full[level])
 
 
+def test_median_base_gives_the_same_p2_on_the_sampled_fast_path():
+    torch.manual_seed(0)
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.THRESHOLD_BASE", "median",
+                   "MODEL.SRTOD.THRESHOLD_INIT", 0.5 / 255)
+    bb = build_backbone(cfg, ShapeSpec(channels=3)).eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        bb.keep_full_maps = True
+        full = bb(x)
+        mask = F.interpolate(bb.srtod_outputs["binary"], size=full["p2"].shape[-2:], mode="nearest")
+        assert 0.3 < mask.mean() < 0.7  # about the half above each image's median
+        bb.keep_full_maps = False
+        fast = bb(x)
+    assert bb.srtod_outputs is None  # the fast path ran
+    torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("opts", [("MODEL.SRTOD.MASK_RESIZE", "max"), ("MODEL.SRTOD.HEAD", "reference")],
                          ids=["max-resize", "reference-head"])
 def test_full_maps_in_eval_where_the_sampled_pixels_do_not_suffice(opts):

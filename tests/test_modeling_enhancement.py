@@ -96,3 +96,39 @@ def test_threshold_clamped_so_mask_is_never_all_ones_or_nan():
 def test_bad_settings_name_the_config_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DifferenceMapEnhancement(16, **kwargs)
+
+
+def test_median_base_counts_t_from_each_images_median_on_the_sampled_grid():
+    torch.manual_seed(0)
+    diff = torch.rand(2, 1, 12, 16) * 0.3
+    diff[1] += 0.4  # the second image reconstructs worse everywhere
+    m = DifferenceMapEnhancement(8, threshold_init=0.05, threshold_base="median")
+    binary = m.binarize(diff, median_stride=4)
+    for i in range(2):
+        grid = diff[i, 0, ::4, ::4].flatten().sort().values.tolist()
+        med = grid[(len(grid) - 1) // 2]  # torch.median's lower middle value
+        expected = (diff[i, 0] > med + 0.05).float()
+        torch.testing.assert_close(binary[i, 0], expected)
+        assert 0.2 < float(expected.mean()) < 0.6  # neither all ones nor empty
+
+
+def test_median_base_keeps_an_object_apart_from_a_poorly_reconstructed_background():
+    diff = torch.full((1, 1, 16, 16), 20 / 255)  # the background is 20/255 off everywhere
+    diff[0, 0, 4:6, 8:10] = 60 / 255  # one 2x2 object reconstructs worse
+    zero = DifferenceMapEnhancement(8, threshold_init=8 / 255).binarize(diff)
+    median = DifferenceMapEnhancement(8, threshold_init=8 / 255, threshold_base="median").binarize(diff)
+    assert zero.sum() == 256  # the paper's rule: every pixel is 1
+    assert median.sum() == 4 and median[0, 0, 4:6, 8:10].sum() == 4
+
+
+def test_median_base_still_sends_the_surrogate_gradient_to_t():
+    diff = torch.rand(1, 1, 8, 8, requires_grad=True)
+    m = DifferenceMapEnhancement(4, threshold_init=0.05, threshold_grad="ste", threshold_base="median")
+    m.binarize(diff).sum().backward()
+    assert float(m.threshold.grad) < 0  # raising t turns pixels off
+    assert diff.grad is None  # the reconstruction is trained by its own loss only
+
+
+def test_bad_threshold_base_names_the_config_key():
+    with pytest.raises(ValueError, match="THRESHOLD_BASE.*'mean'"):
+        DifferenceMapEnhancement(16, threshold_base="mean")

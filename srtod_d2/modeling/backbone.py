@@ -113,6 +113,7 @@ class SRTODFPN(FPN):
                 threshold_range=tuple(sr.THRESHOLD_RANGE),
                 reduction=sr.REWEIGHT_REDUCTION,
                 mask_resize=sr.MASK_RESIZE,
+                threshold_base=sr.THRESHOLD_BASE,
             ),
             in_feature=sr.IN_FEATURE,
             pixel_mean=cfg.MODEL.PIXEL_MEAN,

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 THRESHOLD_GRAD_MODES = ("none", "ste")
 MASK_RESIZE_MODES = ("nearest", "max")
+THRESHOLD_BASES = ("zero", "median")
 
 
 def difference_map(recon: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
@@ -69,12 +70,14 @@ class DifferenceMapEnhancement(nn.Module):
             all ones (every difference is >= 0 > t) nor NaN.
         reduction: reduction of the reweighting MLP.
         mask_resize: "nearest" (reference) or "max" (adaptive max pooling).
+        threshold_base: "zero" (reference: a pixel is 1 where d > t) or "median" (where d exceeds
+            its image's median difference by more than t).
     """
 
     def __init__(self, channels: int = 256, threshold_init: float = 4 / 255,
                  threshold_grad: str = "none", ste_tau: float = 2 / 255,
                  threshold_range: Tuple[float, float] = (0.5 / 255, 254.5 / 255),
-                 reduction: int = 16, mask_resize: str = "nearest"):
+                 reduction: int = 16, mask_resize: str = "nearest", threshold_base: str = "zero"):
         super().__init__()
         lo, hi = (float(v) for v in threshold_range)
         if not 0 < lo < hi < 1:
@@ -88,6 +91,8 @@ class DifferenceMapEnhancement(nn.Module):
             raise ValueError(f"MODEL.SRTOD.THRESHOLD_GRAD must be one of {THRESHOLD_GRAD_MODES}, got {threshold_grad!r}")
         if mask_resize not in MASK_RESIZE_MODES:
             raise ValueError(f"MODEL.SRTOD.MASK_RESIZE must be one of {MASK_RESIZE_MODES}, got {mask_resize!r}")
+        if threshold_base not in THRESHOLD_BASES:
+            raise ValueError(f"MODEL.SRTOD.THRESHOLD_BASE must be one of {THRESHOLD_BASES}, got {threshold_base!r}")
         if not ste_tau > 0:
             raise ValueError(f"MODEL.SRTOD.THRESHOLD_STE_TAU must be > 0, got {ste_tau}")
         self.threshold = nn.Parameter(torch.tensor(float(threshold_init)))
@@ -95,13 +100,24 @@ class DifferenceMapEnhancement(nn.Module):
         self.ste_tau = float(ste_tau)
         self.threshold_range = (lo, hi)
         self.mask_resize = mask_resize
+        self.threshold_base = threshold_base
         self.reweighting = ChannelReweighting(channels, reduction)
 
     def effective_threshold(self) -> torch.Tensor:
         return self.threshold.clamp(*self.threshold_range)
 
-    def binarize(self, diff: torch.Tensor) -> torch.Tensor:
+    def binarize(self, diff: torch.Tensor, median_stride: int = 1) -> torch.Tensor:
+        """(sign(d - t) + 1) / 2, or with ``threshold_base="median"`` the same for d minus each
+        image's median of ``diff[..., ::median_stride, ::median_stride]``."""
         t = self.effective_threshold()
+        if self.threshold_base == "median":
+            # A reconstruction that is poor everywhere (early in training, on textured
+            # background) lifts every pixel over a fixed t; counted from the image's own typical
+            # difference, t keeps picking the pixels that reconstruct worse than the rest. The
+            # median is taken on the pixels a nearest resize to the feature reads, so the
+            # efficient head's sampled fast path (which computes only those) gives the same map.
+            grid = diff.detach()[..., ::median_stride, ::median_stride]
+            diff = diff - grid.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
         if self.threshold_grad == "ste" and torch.is_grad_enabled():
             return _SignWithSurrogate.apply(diff, t, self.ste_tau)
         return (torch.sign(diff - t) + 1) / 2
@@ -114,7 +130,7 @@ class DifferenceMapEnhancement(nn.Module):
     def forward(self, x: torch.Tensor, diff: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Args: x (N, C, h, w) feature; diff (N, 1, H, W) difference map.
         Returns the enhanced feature and the binary map at (H, W)."""
-        binary = self.binarize(diff)
+        binary = self.binarize(diff, median_stride=max(diff.shape[-2] // x.shape[-2], 1))
         return self.enhance(x, self.resize(binary, x.shape[-2:])), binary
 
     def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
