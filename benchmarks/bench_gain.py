@@ -52,6 +52,9 @@ VARIANTS = {
     # t counted from each image's median difference: at 600 it on the synthetic set, 8/255 over the
     # median marks 0.44 of object pixels and 0.16 of the rest (over zero: 0.92 and 0.81)
     "reference-median": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_BASE", "median"],
+    "efficient-median": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_BASE", "median"],
+    "reference-median-ste": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_BASE", "median",
+                             "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
