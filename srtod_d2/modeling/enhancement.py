@@ -110,6 +110,7 @@ class DifferenceMapEnhancement(nn.Module):
         """(sign(d - t) + 1) / 2, or with ``threshold_base="median"`` the same for d minus each
         image's median of ``diff[..., ::median_stride, ::median_stride]``."""
         t = self.effective_threshold()
+        median = None
         if self.threshold_base == "median":
             # A reconstruction that is poor everywhere (early in training, on textured
             # background) lifts every pixel over a fixed t; counted from the image's own typical
@@ -117,9 +118,11 @@ class DifferenceMapEnhancement(nn.Module):
             # median is taken on the pixels a nearest resize to the feature reads, so the
             # efficient head's sampled fast path (which computes only those) gives the same map.
             grid = diff.detach()[..., ::median_stride, ::median_stride]
-            diff = diff - grid.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
+            median = grid.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
         if self.threshold_grad == "ste" and torch.is_grad_enabled():
-            return _SignWithSurrogate.apply(diff, t, self.ste_tau)
+            return _SignWithSurrogate.apply(diff if median is None else diff - median, t, self.ste_tau)
+        if median is not None:
+            t = t + median  # shifting t, not d, saves a pass over the full-resolution map
         return (torch.sign(diff - t) + 1) / 2
 
     def resize(self, mask: torch.Tensor, size) -> torch.Tensor:
