@@ -16,10 +16,24 @@ def test_paired_differences_are_same_seed_and_counted():
                "reference": [_run(12.5, 19.0, 30.5), _run(13.0, 22.0, 33.0), _run(15.0, 25.0, 29.5)]}
     lines = bench_gain.paired_differences(results, [3, 4, 5])
     assert lines == [
-        "reference - baseline, AP: seed 3 +0.5, seed 4 +2.0, seed 5 +0.5; mean +1.0, above on 3 of 3",
-        "reference - baseline, APvt: seed 3 +2.5, seed 4 -1.0, seed 5 +3.0; mean +1.5, above on 2 of 3",
-        "reference - baseline, APt: seed 3 -1.0, seed 4 +4.0, seed 5 +0.0; mean +1.0, above on 1 of 3",
+        # s.e. = stdev / sqrt(3): AP stdev of (0.5, 2.0, 0.5) is sqrt(0.75); sign test over 3 of 3 is 2/8
+        "reference - baseline, AP: seed 3 +0.5, seed 4 +2.0, seed 5 +0.5; mean +1.0 ± 0.5 s.e., above on 3 of 3"
+        ", sign test p 0.25",
+        "reference - baseline, APvt: seed 3 +2.5, seed 4 -1.0, seed 5 +3.0; mean +1.5 ± 1.3 s.e., above on 2 of 3"
+        ", sign test p 1.00",
+        # the zero difference is a tie: the sign test counts 1 of 2, not 1 of 3
+        "reference - baseline, APt: seed 3 -1.0, seed 4 +4.0, seed 5 +0.0; mean +1.0 ± 1.5 s.e., above on 1 of 3"
+        ", sign test p 1.00",
     ]
+
+
+def test_sign_test_matches_binomial_tails():
+    # 7 of 7 above: 2 * (1/2)^7; 6 of 7: 2 * (1 + 7) / 128; 4 of 7 and a tie-only list: no evidence
+    assert bench_gain.sign_test_p([1.0] * 7) == 2 / 128
+    assert bench_gain.sign_test_p([1.0] * 6 + [-0.5]) == 16 / 128
+    assert bench_gain.sign_test_p([-2.0] * 6 + [0.5]) == 16 / 128
+    assert bench_gain.sign_test_p([1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0]) == 1.0
+    assert bench_gain.sign_test_p([0.0, 0.0]) == 1.0
 
 
 def test_paired_differences_need_the_baseline():
