@@ -56,11 +56,15 @@ VARIANTS = {
     "efficient-median": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_BASE", "median"],
     "reference-median-ste": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_BASE", "median",
                              "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
+    # control: the binary map is the ground-truth boxes (benchmarks/oracle_map.py), at test time too
+    "reference-oracle": ["MODEL.META_ARCHITECTURE", "OracleMapRCNN", "MODEL.SRTOD.HEAD", "reference"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
+# Variants that need a model or loader train_net.py does not register: their own launcher.
+SCRIPTS = {"reference-oracle": "benchmarks/oracle_map.py"}
 
 
 def ensure_sirst_link():
@@ -86,7 +90,7 @@ def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu"):
             raise SystemExit(f"{done} was trained on {result.get('device', 'cpu')}, not {device}: pass another --out")
         return result
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(ROOT / "train_net.py"), "--config-file", str(ROOT / CONFIGS[dataset]),
+    cmd = [sys.executable, str(ROOT / SCRIPTS.get(variant, "train_net.py")), "--config-file", str(ROOT / CONFIGS[dataset]),
            "SEED", str(seed), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(iters),
            "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.92)})", "SOLVER.CHECKPOINT_PERIOD", str(iters),
            "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", device, *VARIANTS[variant]]

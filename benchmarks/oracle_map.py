@@ -1,0 +1,93 @@
+"""Control run: SR-TOD whose binary map is drawn from the ground-truth boxes, a perfect map.
+
+Everything else is the reference SR-TOD model (the reconstruction head still trains on its loss,
+DGFE still reweights P2 by ``M = Reweighting(P2) * (map + 1)``); only the map fed to DGFE is 1 on
+every pixel a box covers and 0 elsewhere, in training and at test time. Its AP is therefore not a
+detector's result: it bounds what DGFE could give if the reconstruction head made a perfect map,
+and tells "the map is poor" from "DGFE does not help here" when SR-TOD shows no gain.
+
+    .venv/bin/python benchmarks/oracle_map.py --config-file configs/Synthetic/srtod_faster_rcnn_R18_quickstart.yaml \\
+        MODEL.META_ARCHITECTURE OracleMapRCNN MODEL.SRTOD.HEAD reference OUTPUT_DIR /tmp/oracle
+
+bench_gain's ``reference-oracle`` variant runs it with the benchmark's schedule. Arguments are
+those of train_net.py.
+"""
+import math
+import sys
+from pathlib import Path
+from typing import List, Sequence
+from unittest import mock
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import train_net  # noqa: E402
+from detectron2.data import build_detection_test_loader  # noqa: E402
+from detectron2.data import detection_utils  # noqa: E402
+from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
+
+from srtod_d2.data import TinyDatasetMapper  # noqa: E402
+from srtod_d2.engine import Trainer  # noqa: E402
+from srtod_d2.modeling import SRTODRCNN  # noqa: E402
+
+
+def box_map(boxes_per_image: Sequence[torch.Tensor], shape) -> torch.Tensor:
+    """An (N, 1, H, W) map, 1 on every pixel that a box (XYXY, pixel units) covers even partly.
+
+    Partly covered pixels count: a 2.5 px target drawn on 3-4 pixels must be marked on all of them.
+    """
+    n, _, h, w = shape
+    out = torch.zeros(shape)
+    for i, boxes in enumerate(boxes_per_image):
+        for x0, y0, x1, y1 in boxes.tolist():
+            c0, r0 = max(math.floor(x0), 0), max(math.floor(y0), 0)
+            c1, r1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
+            out[i, 0, r0:r1, c0:c1] = 1.0
+    return out
+
+
+@META_ARCH_REGISTRY.register()
+class OracleMapRCNN(SRTODRCNN):
+    """SRTODRCNN whose DGFE reads the ground-truth box map in place of the difference map. Every
+    input needs ``instances``, at test time too (:class:`OracleTrainer`'s test loader keeps them)."""
+
+    def forward(self, batched_inputs: List[dict]):
+        missing = [i for i, x in enumerate(batched_inputs) if "instances" not in x]
+        if missing:
+            raise ValueError(
+                f"OracleMapRCNN draws its map from ground-truth boxes: batched_inputs{missing} have no "
+                "'instances' (evaluate with benchmarks/oracle_map.py, whose test loader keeps them)"
+            )
+        # preprocess_image pads each image at its bottom and right only, so boxes in the mapped
+        # image's pixels are pixels of the padded batch.
+        boxes = [x["instances"].gt_boxes.tensor for x in batched_inputs]
+
+        def use_boxes(module, args):
+            feature, diff = args
+            return feature, box_map(boxes, diff.shape).to(diff)
+
+        # The efficient head's sampled path skips the module call this hooks: keep the full path.
+        self.backbone.keep_full_maps = True
+        handle = self.backbone.enhancement.register_forward_pre_hook(use_boxes)
+        try:
+            return super().forward(batched_inputs)
+        finally:
+            handle.remove()
+
+
+class OracleTrainer(Trainer):
+    """The project's Trainer; its test loader keeps the annotations (resized with the image) so
+    that the oracle's map exists at test time."""
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        mapper = TinyDatasetMapper(True, augmentations=detection_utils.build_augmentation(cfg, False),
+                                   image_format=cfg.INPUT.FORMAT)
+        return build_detection_test_loader(cfg, dataset_name, mapper=mapper)
+
+
+if __name__ == "__main__":
+    with mock.patch.object(train_net, "Trainer", OracleTrainer):
+        train_net.invoke_main()
