@@ -63,7 +63,7 @@ def float_boxes(dataset_dict: dict) -> dict:
 
 
 class TinyDatasetMapper(DatasetMapper):
-    """``DatasetMapper`` with a mode-robust image reader.
+    """``DatasetMapper`` with a mode-robust image reader and untruncated resized boxes.
 
     Args:
         uint16_scaling: how 16-bit images map to 8 bits ("full" or "minmax", see
