@@ -1,4 +1,6 @@
-"""What every benchmark prints first: the command, the machine and the versions."""
+"""Shared by the benchmark scripts: what each prints first (the command, the machine and the
+versions), and the pixels that ground-truth boxes cover."""
+import math
 import os
 import platform
 import shlex
@@ -27,3 +29,19 @@ def describe_run() -> str:
     if torch.cuda.is_available():
         lines.append(f"gpu: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}, cudnn {torch.backends.cudnn.version()}")
     return "\n".join(lines)
+
+
+def box_map(boxes_per_image, shape):
+    """An (N, 1, H, W) float tensor, 1 on every pixel that a box (XYXY, pixel units; one (K, 4)
+    tensor per image) covers even partly. Partly covered pixels count: a 2.5 px target drawn on
+    3-4 pixels must be marked on all of them."""
+    import torch
+
+    _, _, h, w = shape
+    out = torch.zeros(shape)
+    for i, boxes in enumerate(boxes_per_image):
+        for x0, y0, x1, y1 in boxes.tolist():
+            c0, r0 = max(math.floor(x0), 0), max(math.floor(y0), 0)
+            c1, r1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
+            out[i, 0, r0:r1, c0:c1] = 1.0
+    return out

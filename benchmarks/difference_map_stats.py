@@ -18,12 +18,14 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from detectron2.config import get_cfg  # noqa: E402
 from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
+from common import box_map  # noqa: E402
 
 
 def p2_hits(binary, boxes, stride=4):
@@ -77,13 +79,11 @@ def main():
             predictor(image)
         binary, diff = maps[0]["binary"].numpy(), maps[0]["diff"].numpy()
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
-        inside = np.zeros(binary.shape, bool)
         boxes = []
         for a in d["annotations"]:
             x0, y0, x1, y1 = BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS)
-            x0, y0, x1, y1 = x0 * sx, y0 * sy, x1 * sx, y1 * sy
-            boxes.append((x0, y0, x1, y1))
-            inside[int(y0): int(np.ceil(y1)), int(x0): int(np.ceil(x1))] = True
+            boxes.append((x0 * sx, y0 * sy, x1 * sx, y1 * sy))
+        inside = box_map([torch.tensor(boxes).reshape(-1, 4)], (1, 1, *binary.shape))[0, 0].numpy() > 0
         on_obj.append((binary[inside] == 1).mean())
         on_bg.append((binary[~inside] == 1).mean())
         diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255

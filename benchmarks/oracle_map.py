@@ -12,18 +12,17 @@ and tells "the map is poor" from "DGFE does not help here" when SR-TOD shows no 
 bench_gain's ``reference-oracle`` variant runs it with the benchmark's schedule. Arguments are
 those of train_net.py.
 """
-import math
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import List
 from unittest import mock
-
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
+from common import box_map  # noqa: E402
 from detectron2.data import build_detection_test_loader  # noqa: E402
 from detectron2.data import detection_utils  # noqa: E402
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
@@ -31,21 +30,6 @@ from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
 from srtod_d2.data import TinyDatasetMapper  # noqa: E402
 from srtod_d2.engine import Trainer  # noqa: E402
 from srtod_d2.modeling import SRTODRCNN  # noqa: E402
-
-
-def box_map(boxes_per_image: Sequence[torch.Tensor], shape) -> torch.Tensor:
-    """An (N, 1, H, W) map, 1 on every pixel that a box (XYXY, pixel units) covers even partly.
-
-    Partly covered pixels count: a 2.5 px target drawn on 3-4 pixels must be marked on all of them.
-    """
-    n, _, h, w = shape
-    out = torch.zeros(shape)
-    for i, boxes in enumerate(boxes_per_image):
-        for x0, y0, x1, y1 in boxes.tolist():
-            c0, r0 = max(math.floor(x0), 0), max(math.floor(y0), 0)
-            c1, r1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
-            out[i, 0, r0:r1, c0:c1] = 1.0
-    return out
 
 
 @META_ARCH_REGISTRY.register()

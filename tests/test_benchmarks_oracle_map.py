@@ -58,8 +58,7 @@ def test_dgfe_reads_the_box_map_in_eval_and_training():
         assert not torch.equal(m["diff"] > 0.5, m["binary"] > 0.5)
 
     seen = []
-    model.enhancement_hook = model.backbone.enhancement.register_forward_hook(
-        lambda mod, args, out: seen.append(out[1].detach()))
+    model.backbone.enhancement.register_forward_hook(lambda mod, args, out: seen.append(out[1].detach()))
     model.train()
     with EventStorage(0):
         losses = model(_inputs(data))
