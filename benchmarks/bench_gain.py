@@ -79,21 +79,36 @@ def ensure_sirst_link():
         link.symlink_to(target)
 
 
-def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu"):
+def start_weights(continue_root, dataset, variant, seed):
+    """The finished model a second training cycle starts from: the same variant and seed under
+    ``continue_root`` (laid out as --out lays runs out). A missing one is an error, not a fresh start."""
+    path = Path(continue_root) / dataset / variant / f"seed{seed}" / "model_final.pth"
+    if not path.is_file():
+        raise SystemExit(f"--continue-from: {path} does not exist (run {variant} seed {seed} there first)")
+    return str(path.resolve())
+
+
+def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu", continue_root=None):
     out = out_root / dataset / variant / f"seed{seed}"
     done = out / "final_metrics.json"
+    init = start_weights(continue_root, dataset, variant, seed) if continue_root else None
     if done.exists():
         result = json.loads(done.read_text())
         if result.get("iters", iters) != iters:
             raise SystemExit(f"{done} is a {result['iters']}-iteration run, not {iters}: pass another --out")
         if result.get("device", "cpu") != device:
             raise SystemExit(f"{done} was trained on {result.get('device', 'cpu')}, not {device}: pass another --out")
+        if result.get("init") != init:
+            raise SystemExit(f"{done} started from {result.get('init') or 'scratch'}, not {init or 'scratch'}: "
+                             "pass another --out")
         return result
     out.mkdir(parents=True, exist_ok=True)
+    # MODEL.WEIGHTS without --resume loads the model only: the second cycle gets a fresh schedule
     cmd = [sys.executable, str(ROOT / SCRIPTS.get(variant, "train_net.py")), "--config-file", str(ROOT / CONFIGS[dataset]),
            "SEED", str(seed), "OUTPUT_DIR", str(out), "SOLVER.MAX_ITER", str(iters),
            "SOLVER.STEPS", f"({int(iters * 0.75)}, {int(iters * 0.92)})", "SOLVER.CHECKPOINT_PERIOD", str(iters),
-           "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", device, *VARIANTS[variant]]
+           "DATALOADER.NUM_WORKERS", "0", "MODEL.DEVICE", device, *VARIANTS[variant],
+           *(["MODEL.WEIGHTS", init] if init else [])]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.getenv("PYTHONPATH")] if p]),
                PYTHONWARNINGS="ignore")
@@ -107,6 +122,7 @@ def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu"):
     result["minutes"] = (time.time() - t0) / 60
     result["iters"] = iters
     result["device"] = device
+    result["init"] = init
     done.write_text(json.dumps(result))
     print(f"  {dataset} {variant} seed {seed}: " + " ".join(f"{m} {result[m]:.1f}" for m in METRICS)
           + f" ({result['minutes']:.1f} min)", flush=True)
@@ -169,6 +185,9 @@ def main():
                     help="torch threads per run (default cores/jobs; set it when several bench_gain share a machine)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda (MODEL.DEVICE of every run)")
+    ap.add_argument("--continue-from", default=None, metavar="DIR",
+                    help="start each run from the model_final.pth of the same variant and seed under DIR "
+                         "(an earlier --out), with a fresh schedule: a second training cycle")
     args = ap.parse_args()
     print(describe_run())
     print("spread = half the range over seeds\n", flush=True)
@@ -177,7 +196,8 @@ def main():
     threads = args.threads or max(1, (os.cpu_count() or 2) // args.jobs)
     jobs = [(v, s) for s in args.seeds for v in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
-        futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out), args.device)
+        futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out), args.device,
+                                   args.continue_from)
                    for job in jobs}
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()

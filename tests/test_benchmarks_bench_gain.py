@@ -1,4 +1,5 @@
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,3 +39,41 @@ def test_sign_test_matches_binomial_tails():
 
 def test_paired_differences_need_the_baseline():
     assert bench_gain.paired_differences({"reference": [_run(1.0, 2.0)]}, [1]) == []
+
+
+def test_continue_from_names_the_missing_model(tmp_path):
+    try:
+        bench_gain.start_weights(tmp_path, "synthetic-easy", "baseline", 5)
+    except SystemExit as e:
+        assert str(tmp_path / "synthetic-easy/baseline/seed5/model_final.pth") in str(e)
+    else:
+        raise AssertionError("a missing start model must stop the run")
+    model = tmp_path / "synthetic-easy/baseline/seed5/model_final.pth"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")
+    assert bench_gain.start_weights(tmp_path, "synthetic-easy", "baseline", 5) == str(model.resolve())
+
+
+def test_a_finished_run_is_reused_only_from_the_same_start(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    model = first / "synthetic-easy/reference/seed1/model_final.pth"
+    model.parent.mkdir(parents=True)
+    model.write_bytes(b"")
+    done = second / "synthetic-easy/reference/seed1/final_metrics.json"
+    done.parent.mkdir(parents=True)
+    # a run from scratch does not stand in for a second cycle, and vice versa
+    done.write_text(json.dumps({**_run(1.0, 2.0), "iters": 600, "device": "cpu"}))
+    try:
+        bench_gain.run_one("synthetic-easy", "reference", 1, 600, 1, second, continue_root=first)
+    except SystemExit as e:
+        assert "started from scratch" in str(e) and str(done) in str(e)
+    else:
+        raise AssertionError("a from-scratch run was reused as a continued one")
+    done.write_text(json.dumps({**_run(1.0, 2.0), "iters": 600, "device": "cpu", "init": str(model.resolve())}))
+    assert bench_gain.run_one("synthetic-easy", "reference", 1, 600, 1, second, continue_root=first)["APt"] == 2.0
+    try:
+        bench_gain.run_one("synthetic-easy", "reference", 1, 600, 1, second)
+    except SystemExit as e:
+        assert f"started from {model.resolve()}, not scratch" in str(e)
+    else:
+        raise AssertionError("a continued run was reused as one from scratch")
