@@ -1,9 +1,10 @@
 """How selective is a trained model's binary difference map? The share of pixels with
 binary = 1 inside ground-truth boxes vs elsewhere, and the median difference in each, over the
-first N images of a dataset (at the network's input resolution); with --thresholds, also the
-share of pixels whose difference exceeds each of those thresholds (/255), to see which threshold
-would make the map selective; and what reaches P2 (stride 4) after DGFE's resize: the share of
-ground-truth boxes with a 1 in their P2 footprint, and of the other P2 cells, for nearest and max.
+first N images of a dataset (at the network's input resolution); how well any threshold could
+separate the two (ROC area of the difference); with --thresholds, also the share of pixels whose
+difference exceeds each of those thresholds (/255), to see which threshold would make the map
+selective; and what reaches P2 (stride 4) after DGFE's resize: the share of ground-truth boxes
+with a 1 in their P2 footprint, and of the other P2 cells, for nearest and max.
 
     .venv/bin/python benchmarks/difference_map_stats.py [--images 6] [--thresholds 4,8,16] CONFIG WEIGHTS DATASET [KEY VALUE ...]
 """
@@ -53,6 +54,20 @@ def p2_hits(binary, boxes, stride=4):
     return out
 
 
+def separation_auc(obj, rest):
+    """How well the difference alone tells object-box pixels from the rest, whatever the
+    threshold: the chance that a random object pixel's difference exceeds a random other pixel's
+    (ties count half), i.e. the area under the ROC curve of thresholding it. 1 is a map some
+    threshold makes perfect (the oracle's), 0.5 one no threshold makes selective."""
+    obj, rest = np.ravel(obj), np.ravel(rest)
+    if not len(obj) or not len(rest):
+        return float("nan")
+    _, inverse, counts = np.unique(np.concatenate([obj, rest]), return_inverse=True, return_counts=True)
+    mid_rank = np.cumsum(counts) - (counts - 1) / 2  # tied values share their ranks' mean (1-based)
+    rank_sum = mid_rank[inverse[: len(obj)]].sum()
+    return float((rank_sum - len(obj) * (len(obj) + 1) / 2) / (len(obj) * len(rest)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("config")
@@ -70,7 +85,7 @@ def main():
     cfg.merge_from_file(args.config)
     cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, *args.opts])
     predictor = Predictor(cfg)
-    on_obj, on_bg, d_obj, d_bg = [], [], [], []
+    on_obj, on_bg, d_obj, d_bg, all_obj, all_bg = [], [], [], [], [], []
     above = {t: ([], []) for t in args.thresholds}
     at_p2 = {t: [] for t in ["model", *args.thresholds]}
     for d in DatasetCatalog.get(args.dataset)[: args.images]:
@@ -89,6 +104,8 @@ def main():
         diff_obj, diff_bg = diff[inside] * 255, diff[~inside] * 255
         d_obj.append(np.median(diff_obj))
         d_bg.append(np.median(diff_bg))
+        all_obj.append(diff_obj)
+        all_bg.append(diff_bg)
         for t, hits in at_p2.items():
             hits.append(p2_hits(binary == 1 if t == "model" else diff * 255 > t, boxes))
         for t, (obj, bg) in above.items():
@@ -99,6 +116,8 @@ def main():
     print(f"{args.dataset}, {args.images} images, threshold {t:.2f}/255{over}: binary = 1 on {np.mean(on_obj):.3f} of object-box "
           f"pixels, {np.mean(on_bg):.3f} of the rest; median difference {np.mean(d_obj):.1f}/255 on objects, "
           f"{np.mean(d_bg):.1f}/255 elsewhere")
+    print(f"  separation (ROC area of the difference, object-box pixels vs the rest, pooled over the images; "
+          f"0.5 = none, 1 = perfect): {separation_auc(np.concatenate(all_obj), np.concatenate(all_bg)):.3f}")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
     print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1")

@@ -39,3 +39,14 @@ def test_p2_hits_nearest_misses_a_target_off_the_cell_corner():
     got = stats.p2_hits(binary, [(9, 5, 11, 7)])
     assert got["nearest"] == (0.0, 1 / 15)
     assert got["max"] == (1.0, 1 / 15)
+
+
+def test_separation_auc_is_the_pairwise_win_rate():
+    # Independent count over every (object, other) pair, ties half, on values with many ties.
+    rng = np.random.default_rng(3)
+    obj, rest = rng.integers(0, 12, 57).astype(float), rng.integers(0, 9, 140).astype(float)
+    wins = (obj[:, None] > rest[None, :]).sum() + 0.5 * (obj[:, None] == rest[None, :]).sum()
+    assert np.isclose(stats.separation_auc(obj, rest), wins / (57 * 140))
+    assert stats.separation_auc([5.0, 6.0], [1.0, 2.0, 4.9]) == 1.0
+    assert stats.separation_auc([3.0, 3.0], [3.0]) == 0.5
+    assert np.isnan(stats.separation_auc([], [1.0]))
