@@ -27,6 +27,7 @@ from detectron2.structures import BoxMode  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from common import box_map  # noqa: E402
+from local_mean_map import local_mean_difference  # noqa: E402
 
 
 def p2_hits(binary, boxes, stride=4):
@@ -76,6 +77,9 @@ def main():
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--thresholds", type=lambda v: [float(t) for t in v.split(",")], default=[],
                     help="comma-separated, in /255 units, e.g. 4,8,16")
+    ap.add_argument("--local-mean", type=lambda v: [int(k) for k in v.split(",")], default=[],
+                    help="comma-separated window sizes, e.g. 9,17: the same figures for the difference from each "
+                         "pixel's local mean (benchmarks/local_mean_map.py), a yardstick that needs no training")
     ap.add_argument("opts", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -88,6 +92,7 @@ def main():
     on_obj, on_bg, d_obj, d_bg, all_obj, all_bg = [], [], [], [], [], []
     above = {t: ([], []) for t in args.thresholds}
     at_p2 = {t: [] for t in ["model", *args.thresholds]}
+    local = {k: ([], [], []) for k in args.local_mean}  # object pixels, the rest, P2 hits at the model's t
     for d in DatasetCatalog.get(args.dataset)[: args.images]:
         image = cv2.imread(d["file_name"])
         with predictor.model.capture_maps() as maps:
@@ -106,6 +111,11 @@ def main():
         d_bg.append(np.median(diff_bg))
         all_obj.append(diff_obj)
         all_bg.append(diff_bg)
+        for k, (obj, bg, hits) in local.items():
+            lm = local_mean_difference(maps[0]["image"][None], k)[0, 0].numpy()
+            obj.append(lm[inside] * 255)
+            bg.append(lm[~inside] * 255)
+            hits.append(p2_hits(lm > maps[0]["threshold"], boxes))
         for t, hits in at_p2.items():
             hits.append(p2_hits(binary == 1 if t == "model" else diff * 255 > t, boxes))
         for t, (obj, bg) in above.items():
@@ -118,6 +128,13 @@ def main():
           f"{np.mean(d_bg):.1f}/255 elsewhere")
     print(f"  separation (ROC area of the difference, object-box pixels vs the rest, pooled over the images; "
           f"0.5 = none, 1 = perfect): {separation_auc(np.concatenate(all_obj), np.concatenate(all_bg)):.3f}")
+    for k, (obj, bg, hits) in local.items():
+        obj, bg = np.concatenate(obj), np.concatenate(bg)
+        print(f"  {k}x{k} local-mean difference: separation {separation_auc(obj, bg):.3f}; median {np.median(obj):.1f}/255 "
+              f"on objects, {np.median(bg):.1f}/255 elsewhere; > {t:.2f}/255 on {np.mean(obj > t):.3f} of object-box "
+              f"pixels, {np.mean(bg > t):.3f} of the rest; at P2: " + "; ".join(
+                  f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
+                  for mode in ("nearest", "max")))
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
     print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1")
