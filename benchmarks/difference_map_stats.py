@@ -79,7 +79,8 @@ def main():
                     help="comma-separated, in /255 units, e.g. 4,8,16")
     ap.add_argument("--local-mean", type=lambda v: [int(k) for k in v.split(",")], default=[],
                     help="comma-separated window sizes, e.g. 9,17: the same figures for the difference from each "
-                         "pixel's local mean (benchmarks/local_mean_map.py), a yardstick that needs no training")
+                         "pixel's local mean (benchmarks/local_mean_map.py), a yardstick that needs no training; "
+                         "binarised at the model's threshold counted from zero")
     ap.add_argument("opts", nargs=argparse.REMAINDER)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -129,9 +130,10 @@ def main():
     print(f"  separation (ROC area of the difference, object-box pixels vs the rest, pooled over the images; "
           f"0.5 = none, 1 = perfect): {separation_auc(np.concatenate(all_obj), np.concatenate(all_bg)):.3f}")
     for k, (obj, bg, hits) in local.items():
+        medians = [np.mean([np.median(v) for v in values]) for values in (obj, bg)]
         obj, bg = np.concatenate(obj), np.concatenate(bg)
-        print(f"  {k}x{k} local-mean difference: separation {separation_auc(obj, bg):.3f}; median {np.median(obj):.1f}/255 "
-              f"on objects, {np.median(bg):.1f}/255 elsewhere; > {t:.2f}/255 on {np.mean(obj > t):.3f} of object-box "
+        print(f"  {k}x{k} local-mean difference: separation {separation_auc(obj, bg):.3f}; median {medians[0]:.1f}/255 "
+              f"on objects, {medians[1]:.1f}/255 elsewhere; > {t:.2f}/255 on {np.mean(obj > t):.3f} of object-box "
               f"pixels, {np.mean(bg > t):.3f} of the rest; at P2: " + "; ".join(
                   f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
                   for mode in ("nearest", "max")))
