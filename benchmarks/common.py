@@ -1,5 +1,5 @@
 """Shared by the benchmark scripts: what each prints first (the command, the machine and the
-versions), and the pixels that ground-truth boxes cover."""
+versions), the pixels that ground-truth boxes cover, and the local-mean difference map."""
 import math
 import os
 import platform
@@ -45,3 +45,18 @@ def box_map(boxes_per_image, shape):
             c1, r1 = min(math.ceil(x1), w), min(math.ceil(y1), h)
             out[i, 0, r0:r1, c0:c1] = 1.0
     return out
+
+
+# separates best of 5, 9, 17 and 33 px on the synthetic set (ROC area 0.90, 0.92, 0.91, 0.87)
+LOCAL_MEAN_KERNEL = 9
+
+
+def local_mean_difference(image, kernel=LOCAL_MEAN_KERNEL):
+    """(N, C, H, W) -> (N, 1, H, W): the difference of each pixel from the mean of the
+    ``kernel`` x ``kernel`` window around it, the window cut at the image's edges."""
+    import torch.nn.functional as F
+
+    from srtod_d2.modeling import difference_map
+
+    local_mean = F.avg_pool2d(image, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
+    return difference_map(local_mean, image)

@@ -26,8 +26,7 @@ from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
-from common import box_map  # noqa: E402
-from local_mean_map import local_mean_difference  # noqa: E402
+from common import box_map, local_mean_difference  # noqa: E402
 
 
 def p2_hits(binary, boxes, stride=4):

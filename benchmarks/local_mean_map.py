@@ -21,24 +21,16 @@ from pathlib import Path
 from typing import List
 
 import torch
-from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
+from common import LOCAL_MEAN_KERNEL, local_mean_difference  # noqa: E402
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
 
-from srtod_d2.modeling import SRTODRCNN, difference_map  # noqa: E402
-
-KERNEL = 9  # separates best of 5, 9, 17 and 33 px on the synthetic set (ROC area 0.90, 0.92, 0.91, 0.87)
-
-
-def local_mean_difference(image: torch.Tensor, kernel: int = KERNEL) -> torch.Tensor:
-    """(N, C, H, W) -> (N, 1, H, W): the difference of each pixel from the mean of the
-    ``kernel`` x ``kernel`` window around it, the window cut at the image's edges."""
-    local_mean = F.avg_pool2d(image, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
-    return difference_map(local_mean, image)
+from srtod_d2.modeling import SRTODRCNN  # noqa: E402
 
 
 @META_ARCH_REGISTRY.register()
@@ -59,7 +51,7 @@ class LocalMeanMapRCNN(SRTODRCNN):
             image = backbone.recover_image(seen["x"])
             local = torch.zeros_like(diff)
             for i, (h, w) in enumerate(sizes):
-                local[i, :, :h, :w] = local_mean_difference(image[i : i + 1, :, :h, :w])[0]
+                local[i, :, :h, :w] = local_mean_difference(image[i : i + 1, :, :h, :w], LOCAL_MEAN_KERNEL)[0]
             return feature, local
 
         # The efficient head's sampled path skips the module call this hooks: keep the full path.

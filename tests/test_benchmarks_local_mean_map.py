@@ -64,7 +64,7 @@ def test_dgfe_binarises_each_image_local_mean_difference():
     t = float(enhancement.effective_threshold())
     for m, x in zip(maps, data):
         rgb = x["image"].flip(0).numpy() / 255.0  # the config reads BGR
-        want = _by_loops(rgb, local_mean_map.KERNEL) > t
+        want = _by_loops(rgb, local_mean_map.LOCAL_MEAN_KERNEL) > t
         assert np.array_equal(m["binary"].numpy() > 0.5, want)
         assert 0.005 < want.mean() < 0.2  # the spots and their surround, not the background
         # the reconstruction's own difference map is left as it is
@@ -78,6 +78,6 @@ def test_dgfe_binarises_each_image_local_mean_difference():
     assert {"loss_recon", "loss_cls", "loss_rpn_cls"} <= set(losses)
     for i, x in enumerate(_inputs(sizes, seed=1)):
         h, w = sizes[i]
-        want = _by_loops(x["image"].flip(0).numpy() / 255.0, local_mean_map.KERNEL) > t
+        want = _by_loops(x["image"].flip(0).numpy() / 255.0, local_mean_map.LOCAL_MEAN_KERNEL) > t
         assert np.array_equal(seen[0][i, 0, :h, :w].numpy() > 0.5, want)
         assert seen[0][i, 0, h:, :].sum() == 0 and seen[0][i, 0, :, w:].sum() == 0  # padding
