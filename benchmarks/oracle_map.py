@@ -3,8 +3,10 @@
 Everything else is the reference SR-TOD model (the reconstruction head still trains on its loss,
 DGFE still reweights P2 by ``M = Reweighting(P2) * (map + 1)``); only the map fed to DGFE is 1 on
 every pixel a box covers and 0 elsewhere, in training and at test time. Its AP is therefore not a
-detector's result: it bounds what DGFE could give if the reconstruction head made a perfect map,
-and tells "the map is poor" from "DGFE does not help here" when SR-TOD shows no gain.
+detector's result: it shows whether DGFE can use a map at all. It is no bound on what a better
+reconstruction could give where the data holds unlabelled look-alikes of the objects: the map
+then also carries the labels' object-versus-clutter decision, which no image-only map has (handed
+to a model at test time only, it adds as much AP as training with it; docs/benchmarks.md, session 10).
 
     .venv/bin/python benchmarks/oracle_map.py --config-file configs/Synthetic/srtod_faster_rcnn_R18_quickstart.yaml \\
         MODEL.META_ARCHITECTURE OracleMapRCNN MODEL.SRTOD.HEAD reference OUTPUT_DIR /tmp/oracle
