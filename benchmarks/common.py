@@ -1,5 +1,7 @@
 """Shared by the benchmark scripts: what each prints first (the command, the machine and the
-versions), the pixels that ground-truth boxes cover, and the local-mean difference map."""
+versions), the pixels that ground-truth boxes cover, the local-mean difference map, and a way
+to hand DGFE another map."""
+import contextlib
 import math
 import os
 import platform
@@ -60,3 +62,29 @@ def local_mean_difference(image, kernel=LOCAL_MEAN_KERNEL):
 
     local_mean = F.avg_pool2d(image, kernel, stride=1, padding=kernel // 2, count_include_pad=False)
     return difference_map(local_mean, image)
+
+
+@contextlib.contextmanager
+def dgfe_reads(backbone, make_map):
+    """Within the block, DGFE binarises ``make_map(x, diff)`` in place of the reconstruction's
+    difference map, where ``x`` is the backbone's (normalised, padded) input batch and ``diff``
+    the map it replaces (its shape and dtype are the result's). The reconstruction head still runs
+    and still gets its loss."""
+    seen = {}
+
+    def keep_input(module, args):
+        seen["x"] = args[0]
+
+    def swap_map(module, args):
+        feature, diff = args
+        return feature, make_map(seen["x"], diff)
+
+    # The efficient head's sampled path skips the module call this hooks: keep the full path.
+    backbone.keep_full_maps = True
+    handles = [backbone.register_forward_pre_hook(keep_input),
+               backbone.enhancement.register_forward_pre_hook(swap_map)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

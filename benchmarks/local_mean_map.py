@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
-from common import LOCAL_MEAN_KERNEL, local_mean_difference  # noqa: E402
+from common import LOCAL_MEAN_KERNEL, dgfe_reads, local_mean_difference  # noqa: E402
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
 
 from srtod_d2.modeling import SRTODRCNN  # noqa: E402
@@ -39,31 +39,17 @@ class LocalMeanMapRCNN(SRTODRCNN):
     pixels only: padding is 0 and no window reaches into it)."""
 
     def forward(self, batched_inputs: List[dict]):
-        backbone = self.backbone
         sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
-        seen = {}
 
-        def keep_input(module, args):
-            seen["x"] = args[0]
-
-        def use_local_mean(module, args):
-            feature, diff = args
-            image = backbone.recover_image(seen["x"])
+        def local_mean_map(x, diff):
+            image = self.backbone.recover_image(x)
             local = torch.zeros_like(diff)
             for i, (h, w) in enumerate(sizes):
                 local[i, :, :h, :w] = local_mean_difference(image[i : i + 1, :, :h, :w], LOCAL_MEAN_KERNEL)[0]
-            return feature, local
+            return local
 
-        # The efficient head's sampled path skips the module call this hooks: keep the full path.
-        backbone.keep_full_maps = True
-        handles = [backbone.register_forward_pre_hook(keep_input),
-                   backbone.enhancement.register_forward_pre_hook(use_local_mean)]
-        try:
+        with dgfe_reads(self.backbone, local_mean_map):
             return super().forward(batched_inputs)
-        finally:
-            for handle in handles:
-                handle.remove()
-
 
 if __name__ == "__main__":
     train_net.invoke_main()

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
-from common import box_map  # noqa: E402
+from common import box_map, dgfe_reads  # noqa: E402
 from detectron2.data import build_detection_test_loader  # noqa: E402
 from detectron2.data import detection_utils  # noqa: E402
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
@@ -49,18 +49,8 @@ class OracleMapRCNN(SRTODRCNN):
         # preprocess_image pads each image at its bottom and right only, so boxes in the mapped
         # image's pixels are pixels of the padded batch.
         boxes = [x["instances"].gt_boxes.tensor for x in batched_inputs]
-
-        def use_boxes(module, args):
-            feature, diff = args
-            return feature, box_map(boxes, diff.shape).to(diff)
-
-        # The efficient head's sampled path skips the module call this hooks: keep the full path.
-        self.backbone.keep_full_maps = True
-        handle = self.backbone.enhancement.register_forward_pre_hook(use_boxes)
-        try:
+        with dgfe_reads(self.backbone, lambda x, diff: box_map(boxes, diff.shape).to(diff)):
             return super().forward(batched_inputs)
-        finally:
-            handle.remove()
 
 
 class OracleTrainer(Trainer):
