@@ -61,13 +61,16 @@ VARIANTS = {
     # the map from each pixel's 9x9 local mean, not the head (benchmarks/local_mean_map.py): a good map
     # that reads only the image
     "reference-localmean": ["MODEL.META_ARCHITECTURE", "LocalMeanMapRCNN", "MODEL.SRTOD.HEAD", "reference"],
+    "reference-localmean-noreweight": ["MODEL.META_ARCHITECTURE", "LocalMeanNoReweightRCNN", "MODEL.SRTOD.HEAD",
+                                       "reference"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 # Variants that need a model or loader train_net.py does not register: their own launcher.
-SCRIPTS = {"reference-oracle": "benchmarks/oracle_map.py", "reference-localmean": "benchmarks/local_mean_map.py"}
+SCRIPTS = {"reference-oracle": "benchmarks/oracle_map.py", "reference-localmean": "benchmarks/local_mean_map.py",
+           "reference-localmean-noreweight": "benchmarks/local_mean_map.py"}
 
 
 def ensure_sirst_link():

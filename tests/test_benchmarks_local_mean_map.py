@@ -81,3 +81,25 @@ def test_dgfe_binarises_each_image_local_mean_difference():
         want = _by_loops(x["image"].flip(0).numpy() / 255.0, local_mean_map.LOCAL_MEAN_KERNEL) > t
         assert np.array_equal(seen[0][i, 0, :h, :w].numpy() > 0.5, want)
         assert seen[0][i, 0, h:, :].sum() == 0 and seen[0][i, 0, :, w:].sum() == 0  # padding
+
+
+def test_without_reweighting_dgfe_multiplies_p2_by_mask_plus_one():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.META_ARCHITECTURE",
+                                 "LocalMeanNoReweightRCNN", "MODEL.SRTOD.HEAD", "reference"))
+    enhancement = model.backbone.enhancement
+    assert not any("reweighting" in name for name, _ in model.named_parameters())
+    seen = []
+    enhancement.register_forward_hook(lambda mod, args, out: seen.append((args[0], out[0])))
+    model.eval()
+    data = _inputs([(64, 80)])
+    _, maps = model.inference_with_maps(data)
+    feature, enhanced = seen[0]
+    t = float(enhancement.effective_threshold())
+    rgb = data[0]["image"].flip(0).numpy() / 255.0
+    binary = torch.from_numpy(_by_loops(rgb, local_mean_map.LOCAL_MEAN_KERNEL) > t).float()
+    # nearest resize to the stride-4 feature reads every 4th pixel
+    cells = torch.zeros(feature.shape[-2:])  # the batch is padded; padding's map is 0
+    cells[:16, :20] = binary[::4, ::4]
+    assert 0 < cells.mean() < 0.5
+    assert torch.allclose(enhanced, feature * (cells + 1))
