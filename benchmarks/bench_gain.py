@@ -61,6 +61,7 @@ VARIANTS = {
     # the map from each pixel's 9x9 local mean, not the head (benchmarks/local_mean_map.py): a good map
     # that reads only the image
     "reference-localmean": ["MODEL.META_ARCHITECTURE", "LocalMeanMapRCNN", "MODEL.SRTOD.HEAD", "reference"],
+    # the same without DGFE's channel attention (P2 times mask + 1): the attention's rescaling or the map?
     "reference-localmean-noreweight": ["MODEL.META_ARCHITECTURE", "LocalMeanNoReweightRCNN", "MODEL.SRTOD.HEAD",
                                        "reference"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv

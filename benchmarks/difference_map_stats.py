@@ -34,7 +34,8 @@ def p2_hits(binary, boxes, stride=4):
     DGFE's two resizes ("nearest": the top-left pixel of each cell; "max": any pixel of it),
     padded with zeros to whole cells as the network pads its input. ``boxes`` are XYXY in input
     pixels. Returns {mode: (share of boxes with a 1 in the cells they overlap, share of the
-    cells no box overlaps that are 1)}."""
+    cells no box overlaps that are 1, number of 1 cells that a box overlaps, number of 1 cells)}:
+    the last two give the share of what DGFE emphasises that is an object at all."""
     h, w = -(-binary.shape[0] // stride), -(-binary.shape[1] // stride)
     padded = np.zeros((h * stride, w * stride), bool)
     padded[: binary.shape[0], : binary.shape[1]] = binary
@@ -50,8 +51,18 @@ def p2_hits(binary, boxes, stride=4):
     out = {}
     for mode, m in cells.items():
         hit = [m[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans]
-        out[mode] = (float(np.mean(hit)) if hit else float("nan"), float(m[~footprint].mean()))
+        out[mode] = (float(np.mean(hit)) if hit else float("nan"), float(m[~footprint].mean()),
+                     int(m[footprint].sum()), int(m.sum()))
     return out
+
+
+def format_p2(hits):
+    """One line for a list of per-image p2_hits: box and other-cell shares averaged over images,
+    the share of 1 cells in boxes pooled over them."""
+    return "; ".join(
+        f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f} "
+        f"({sum(h[mode][2] for h in hits) / max(sum(h[mode][3] for h in hits), 1):.3f})"
+        for mode in ("nearest", "max"))
 
 
 def separation_auc(obj, rest):
@@ -91,7 +102,7 @@ def main():
     predictor = Predictor(cfg)
     on_obj, on_bg, d_obj, d_bg, all_obj, all_bg = [], [], [], [], [], []
     above = {t: ([], []) for t in args.thresholds}
-    at_p2 = {t: [] for t in ["model", *args.thresholds]}
+    at_p2 = {t: [] for t in ["model", *args.thresholds, "ones"]}
     local = {k: ([], [], []) for k in args.local_mean}  # object pixels, the rest, P2 hits at the model's t
     for d in DatasetCatalog.get(args.dataset)[: args.images]:
         image = cv2.imread(d["file_name"])
@@ -117,7 +128,8 @@ def main():
             bg.append(lm[~inside] * 255)
             hits.append(p2_hits(lm > maps[0]["threshold"], boxes))
         for t, hits in at_p2.items():
-            hits.append(p2_hits(binary == 1 if t == "model" else diff * 255 > t, boxes))
+            marked = {"model": binary == 1, "ones": np.ones_like(binary, bool)}.get(t)
+            hits.append(p2_hits(diff * 255 > t if marked is None else marked, boxes))
         for t, (obj, bg) in above.items():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
@@ -133,17 +145,15 @@ def main():
         obj, bg = np.concatenate(obj), np.concatenate(bg)
         print(f"  {k}x{k} local-mean difference: separation {separation_auc(obj, bg):.3f}; median {medians[0]:.1f}/255 "
               f"on objects, {medians[1]:.1f}/255 elsewhere; > {t:.2f}/255 on {np.mean(obj > t):.3f} of object-box "
-              f"pixels, {np.mean(bg > t):.3f} of the rest; at P2: " + "; ".join(
-                  f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
-                  for mode in ("nearest", "max")))
+              f"pixels, {np.mean(bg > t):.3f} of the rest; at P2: {format_p2(hits)}")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
-    print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1")
+    print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1 "
+          "(share of the 1 cells that a box overlaps, pooled)")
     for t, hits in at_p2.items():
-        name = f"threshold {maps[0]['threshold'] * 255:.2f}/255{over} (the model's)" if t == "model" else f"threshold {t:g}/255"
-        print(f"  {name}: " + "; ".join(
-            f"{mode} {np.nanmean([h[mode][0] for h in hits]):.3f} / {np.mean([h[mode][1] for h in hits]):.3f}"
-            for mode in ("nearest", "max")))
+        name = {"model": f"threshold {maps[0]['threshold'] * 255:.2f}/255{over} (the model's)",
+                "ones": "a map of ones (its share in boxes: the boxes' share of all cells)"}.get(t, f"threshold {t:g}/255")
+        print(f"  {name}: {format_p2(hits)}")
 
 
 if __name__ == "__main__":

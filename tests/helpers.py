@@ -1,11 +1,26 @@
 """Small builders shared by the tests."""
+import importlib.util
+import sys
 from pathlib import Path
 
 from detectron2.config import get_cfg
 
 from srtod_d2 import add_srtod_config
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+def load_benchmark(stem):
+    """``benchmarks/<stem>.py`` as a module, loaded once per test session whichever test asks
+    first: a second load would register its meta-architectures twice, which detectron2 refuses."""
+    name = f"srtod_benchmark_{stem}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{stem}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def tiny_cfg(config="Synthetic/srtod_faster_rcnn_R18_tiny.yaml", *opts):

@@ -1,11 +1,15 @@
-import importlib.util
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("srtod_bench_gain", ROOT / "benchmarks/bench_gain.py")
-bench_gain = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench_gain)
+import pytest
+import torch
+
+from detectron2.modeling import build_model
+from detectron2.structures import Boxes, Instances
+
+from helpers import load_benchmark, tiny_cfg
+
+bench_gain = load_benchmark("bench_gain")
 
 
 def _run(apvt, apt, ap=0.0):
@@ -77,3 +81,31 @@ def test_a_finished_run_is_reused_only_from_the_same_start(tmp_path):
         assert f"started from {model.resolve()}, not scratch" in str(e)
     else:
         raise AssertionError("a continued run was reused as one from scratch")
+
+
+@pytest.mark.parametrize("variant", sorted(bench_gain.VARIANTS))
+def test_every_variant_builds_the_model_it_names(variant):
+    # A misspelt key or an unregistered meta-architecture must fail here, not an hour into a run.
+    script = bench_gain.SCRIPTS.get(variant)
+    if script:
+        load_benchmark(Path(script).stem)  # registers the script's meta-architectures
+    config = Path(bench_gain.CONFIGS["sirst"]).relative_to("configs")
+    cfg = tiny_cfg(str(config), *bench_gain.VARIANTS[variant])
+    model = build_model(cfg).eval()
+    assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
+    names = [name for name, _ in model.named_parameters()]
+    # the baseline is the same detector without the reconstruction head and DGFE
+    assert any(".enhancement." in n for n in names) == (variant != "baseline")
+    assert any(".recon_head." in n for n in names) == (variant != "baseline")
+    overrides = bench_gain.VARIANTS[variant]
+    for key, value in zip(overrides[::2], overrides[1::2]):
+        got = cfg
+        for part in key.split("."):
+            got = got[part]
+        assert str(got) == value or float(got) == float(value), key
+    image = torch.rand(3, 64, 80) * 255
+    objects = Instances((64, 80), gt_boxes=Boxes(torch.tensor([[4.0, 5.0, 12.0, 13.0]])),
+                        gt_classes=torch.zeros(1, dtype=torch.int64))  # the oracle reads them at test time
+    with torch.no_grad():
+        out = model([{"image": image, "height": 64, "width": 80, "instances": objects}])
+    assert "instances" in out[0]

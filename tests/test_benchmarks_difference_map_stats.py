@@ -1,15 +1,10 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 
+from helpers import load_benchmark
 from srtod_d2.modeling.enhancement import DifferenceMapEnhancement
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("srtod_difference_map_stats", ROOT / "benchmarks/difference_map_stats.py")
-stats = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(stats)
+stats = load_benchmark("difference_map_stats")
 
 
 def test_p2_hits_agrees_with_dgfe_resize():
@@ -28,7 +23,7 @@ def test_p2_hits_agrees_with_dgfe_resize():
             cols = [c for c in range(12) if c * 4 < x1 and (c + 1) * 4 > x0]
             footprint[np.ix_(rows, cols)] = True
             hits.append(cells[np.ix_(rows, cols)].any())
-        assert got[mode] == (np.mean(hits), cells[~footprint].mean())
+        assert got[mode] == (np.mean(hits), cells[~footprint].mean(), cells[footprint].sum(), cells.sum())
 
 
 def test_p2_hits_nearest_misses_a_target_off_the_cell_corner():
@@ -37,8 +32,8 @@ def test_p2_hits_nearest_misses_a_target_off_the_cell_corner():
     binary[5:7, 9:11] = True
     binary[12, 0] = True  # background, on the top-left pixel of cell (3, 0): both modes keep it
     got = stats.p2_hits(binary, [(9, 5, 11, 7)])
-    assert got["nearest"] == (0.0, 1 / 15)
-    assert got["max"] == (1.0, 1 / 15)
+    assert got["nearest"] == (0.0, 1 / 15, 0, 1)
+    assert got["max"] == (1.0, 1 / 15, 1, 2)
 
 
 def test_separation_auc_is_the_pairwise_win_rate():
@@ -50,3 +45,10 @@ def test_separation_auc_is_the_pairwise_win_rate():
     assert stats.separation_auc([5.0, 6.0], [1.0, 2.0, 4.9]) == 1.0
     assert stats.separation_auc([3.0, 3.0], [3.0]) == 0.5
     assert np.isnan(stats.separation_auc([], [1.0]))
+
+
+def test_format_p2_pools_the_share_of_marked_cells_in_boxes():
+    # 1 of 2 marked cells in a box on one image, 0 of 8 on the other: pooled 1/10, not the mean 1/4
+    hits = [{"nearest": (1.0, 0.1, 1, 2), "max": (1.0, 0.2, 2, 4)},
+            {"nearest": (0.5, 0.3, 0, 8), "max": (1.0, 0.4, 0, 0)}]
+    assert stats.format_p2(hits) == "nearest 0.750 / 0.200 (0.100); max 1.000 / 0.300 (0.500)"

@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -8,12 +5,9 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from helpers import tiny_cfg
+from helpers import load_benchmark, tiny_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("srtod_local_mean_map", ROOT / "benchmarks/local_mean_map.py")
-local_mean_map = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(local_mean_map)
+local_mean_map = load_benchmark("local_mean_map")
 
 
 def _by_loops(image, kernel):

@@ -1,6 +1,4 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,12 +7,9 @@ from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 from detectron2.utils.events import EventStorage
 
-from helpers import register_tiny_coco, tiny_cfg
+from helpers import load_benchmark, register_tiny_coco, tiny_cfg
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("srtod_oracle_map", ROOT / "benchmarks/oracle_map.py")
-oracle = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(oracle)
+oracle = load_benchmark("oracle_map")
 
 
 def _covered(boxes, r, c):
