@@ -151,8 +151,12 @@ def main():
     print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1 "
           "(share of the 1 cells that a box overlaps, pooled)")
     for t, hits in at_p2.items():
-        name = {"model": f"threshold {maps[0]['threshold'] * 255:.2f}/255{over} (the model's)",
-                "ones": "a map of ones (its share in boxes: the boxes' share of all cells)"}.get(t, f"threshold {t:g}/255")
+        if t == "model":
+            name = f"threshold {maps[0]['threshold'] * 255:.2f}/255{over} (the model's)"
+        elif t == "ones":
+            name = "a map of ones (its share in boxes: the boxes' share of all cells)"
+        else:
+            name = f"threshold {t:g}/255"
         print(f"  {name}: {format_p2(hits)}")
 
 

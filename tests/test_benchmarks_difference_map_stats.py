@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from helpers import load_benchmark
+from helpers import CONFIGS, load_benchmark, register_tiny_coco
 from srtod_d2.modeling.enhancement import DifferenceMapEnhancement
 
 stats = load_benchmark("difference_map_stats")
@@ -52,3 +52,34 @@ def test_format_p2_pools_the_share_of_marked_cells_in_boxes():
     hits = [{"nearest": (1.0, 0.1, 1, 2), "max": (1.0, 0.2, 2, 4)},
             {"nearest": (0.5, 0.3, 0, 8), "max": (1.0, 0.4, 0, 0)}]
     assert stats.format_p2(hits) == "nearest 0.750 / 0.200 (0.100); max 1.000 / 0.300 (0.500)"
+
+
+def test_main_prints_each_map_and_the_boxes_base_rate(tmp_path, monkeypatch, capsys):
+    name = register_tiny_coco("srtod_tiny_stats", tmp_path, num_images=3)
+    monkeypatch.setattr("sys.argv", [
+        "difference_map_stats.py", "--images", "3", "--thresholds", "8", "--local-mean", "9",
+        str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"), "", name,
+        "MODEL.DEVICE", "cpu", "MODEL.FPN.OUT_CHANNELS", "32", "MODEL.SRTOD.HEAD_CHANNELS", "[16, 8]",
+        "INPUT.MIN_SIZE_TEST", "64", "INPUT.MAX_SIZE_TEST", "128"])
+    threads = torch.get_num_threads()
+    try:
+        stats.main()
+    finally:
+        torch.set_num_threads(threads)  # main() pins one thread; the rest of the suite keeps its own
+    out = capsys.readouterr().out
+    assert "9x9 local-mean difference: separation" in out and "threshold 8/255: nearest" in out
+    # base rate, counted here from the json: P2 cells (4x4 px) that a box overlaps, over all cells
+    import json
+    coco = json.loads((tmp_path / "train.json").read_text())
+    in_boxes = 0
+    for image in coco["images"]:
+        cells = set()
+        for a in coco["annotations"]:
+            if a["image_id"] == image["id"]:
+                x, y, w, h = a["bbox"]
+                cells |= {(r, c) for r in range(16) for c in range(20)
+                          if r * 4 < y + h and (r + 1) * 4 > y and c * 4 < x + w and (c + 1) * 4 > x}
+        in_boxes += len(cells)
+    ones = next(line for line in out.splitlines() if "a map of ones" in line)
+    rate = f"{in_boxes / (3 * 16 * 20):.3f}"
+    assert ones.endswith(f"nearest 1.000 / 1.000 ({rate}); max 1.000 / 1.000 ({rate})"), ones
