@@ -26,6 +26,8 @@ from srtod_d2.data import read_image  # noqa: E402
 from srtod_d2.utils.visualize import difference_map_panel  # noqa: E402
 
 VIDEO_EXTS = {".mp4", ".avi", ".mov", ".mkv"}
+DEFAULT_CONFIDENCE = 0.3
+SCORE_THRESHOLD_KEYS = ("MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.RETINANET.SCORE_THRESH_TEST")
 
 
 def get_parser():
@@ -33,7 +35,9 @@ def get_parser():
     p.add_argument("--config-file", required=True)
     p.add_argument("--input", nargs="+", required=True, help="image/video paths or glob patterns")
     p.add_argument("--output", required=True, help="output folder")
-    p.add_argument("--confidence-threshold", type=float, default=0.3)
+    p.add_argument("--confidence-threshold", type=float, default=None,
+                   help=f"score threshold of the drawn detections (default {DEFAULT_CONFIDENCE}, unless --opts "
+                        "sets MODEL.*.SCORE_THRESH_TEST)")
     p.add_argument("--no-maps", action="store_true", help="skip the difference-map panels")
     p.add_argument("--sliced", action="store_true",
                    help="sliced inference for large frames (TEST.SLICED.* settings; no map panels)")
@@ -48,8 +52,14 @@ def setup_cfg(args):
     add_srtod_config(cfg)
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = args.confidence_threshold
-    cfg.MODEL.RETINANET.SCORE_THRESH_TEST = args.confidence_threshold
+    in_opts = [k for k in args.opts[::2] if k in SCORE_THRESHOLD_KEYS]
+    if in_opts and args.confidence_threshold is not None:
+        raise ValueError(f"--confidence-threshold and --opts {in_opts[0]} both set the score threshold: give one")
+    if not in_opts:
+        # a demo draws what a user can read: fewer, surer boxes than evaluation's low threshold
+        threshold = DEFAULT_CONFIDENCE if args.confidence_threshold is None else args.confidence_threshold
+        cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = threshold
+        cfg.MODEL.RETINANET.SCORE_THRESH_TEST = threshold
     cfg.freeze()
     return cfg
 
@@ -64,6 +74,13 @@ def expand_inputs(patterns):
             if not Path(m).is_file():
                 raise FileNotFoundError(f"--input: {m} does not exist")
         files.extend(matches)
+    outputs = {}
+    for f in files:
+        name = Path(f).stem + ("_det.mp4" if Path(f).suffix.lower() in VIDEO_EXTS else "_det.png")
+        other = outputs.setdefault(name, f)
+        if other != f:
+            raise ValueError(f"--input: {other} and {f} would both be written as {name}; "
+                             "rename one or give them separate --output folders")
     return files
 
 

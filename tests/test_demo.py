@@ -62,3 +62,27 @@ def test_demo_on_a_video_writes_a_video_with_every_frame(tmp_path):
             break
         frames.append(frame)
     assert len(frames) == 3 and frames[0].shape == (64, 96, 3)
+
+
+def _args(*extra):
+    return demo_mod.get_parser().parse_args(["--config-file", str(CONFIGS / "Synthetic/srtod_faster_rcnn_R18_tiny.yaml"),
+                                             "--input", "x.png", "--output", "out", *extra])
+
+
+def test_demo_keeps_a_score_threshold_given_in_opts():
+    cfg = demo_mod.setup_cfg(_args("--opts", "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "0.05"))
+    assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.05
+    cfg = demo_mod.setup_cfg(_args("--confidence-threshold", "0.6"))
+    assert cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST == 0.6 and cfg.MODEL.RETINANET.SCORE_THRESH_TEST == 0.6
+    assert demo_mod.setup_cfg(_args()).MODEL.ROI_HEADS.SCORE_THRESH_TEST == demo_mod.DEFAULT_CONFIDENCE
+    with pytest.raises(ValueError, match="--confidence-threshold and --opts MODEL.RETINANET.SCORE_THRESH_TEST"):
+        demo_mod.setup_cfg(_args("--confidence-threshold", "0.6", "--opts", "MODEL.RETINANET.SCORE_THRESH_TEST", "0.1"))
+
+
+def test_demo_refuses_two_inputs_that_would_write_the_same_file(tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "img.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"a/img.png and .*b/img.png would both be written as img_det.png"):
+        demo_mod.expand_inputs([str(tmp_path / "*" / "img.png")])
+    assert len(demo_mod.expand_inputs([str(tmp_path / "a" / "img.png")])) == 1
