@@ -34,7 +34,12 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        checkpointer = DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
+        if not cfg.MODEL.WEIGHTS and not (args.resume and checkpointer.has_checkpoint()):
+            # detectron2 would log one line and score random weights; that AP means nothing
+            raise ValueError("--eval-only: MODEL.WEIGHTS is empty and no --resume checkpoint is in OUTPUT_DIR "
+                             f"({cfg.OUTPUT_DIR}): pass MODEL.WEIGHTS <model_final.pth> to name the model to evaluate")
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)

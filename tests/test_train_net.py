@@ -58,6 +58,15 @@ def test_eval_only_prints_the_aitod_table(trained):
     assert (eval_out / "inference" / name / "coco_instances_results.json").is_file()
 
 
+def test_eval_only_without_weights_is_an_error_not_random_weights(trained, tmp_path):
+    name, out, _ = trained
+    with pytest.raises(ValueError, match="--eval-only: MODEL.WEIGHTS is empty"):
+        train_net.main(args_for("--eval-only", *small_opts(name, tmp_path, 6)))
+    # --resume finds the trained run's last checkpoint in its OUTPUT_DIR: that is a model to evaluate
+    res = train_net.main(args_for("--eval-only", "--resume", *small_opts(name, out, 6)))
+    assert "AP" in (res[name]["bbox"] if name in res else res["bbox"])
+
+
 def test_resume_continues_from_saved_iteration(trained):
     name, out, _ = trained
     train_net.main(args_for("--resume", *small_opts(name, out, 8)))
