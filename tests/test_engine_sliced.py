@@ -444,3 +444,34 @@ def test_sliced_evaluation_with_detectron2_loader_and_evaluator(tmp_path, native
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     assert results["bbox"]["AP"] == pytest.approx(100.0)
+
+
+def test_sliced_loader_and_reread_scale_16_bit_frames_as_training_does(tmp_path):
+    from detectron2.data import DatasetCatalog, MetadataCatalog
+
+    from srtod_d2.engine import build_sliced_test_loader
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (48, 1))  # a 16-bit infrared frame
+    path = tmp_path / "ir.png"
+    cv2.imwrite(str(path), ramp)
+    want = np.rint(ramp / 257.0).astype(np.uint8)  # 0..65535 -> 0..255, as TinyDatasetMapper reads it
+    name = "_sliced_16_bit_test"
+    DatasetCatalog.register(name, lambda: [{"file_name": str(path), "image_id": 0, "height": 48, "width": 64}])
+    MetadataCatalog.get(name).thing_classes = ["target"]
+    try:
+        cfg = stand_in_cfg()
+        cfg.DATALOADER.NUM_WORKERS = 0
+        image = next(iter(build_sliced_test_loader(cfg, name)))[0]["image"]
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    for channel in image.numpy():
+        assert np.array_equal(channel, want)
+    # a resized loader image makes the model read the file again: the same scaling there
+    seen = []
+    wrapped = SlicedInferenceModel(RectangleDetector(), stand_in_cfg(), slice_size=64, overlap=16,
+                                   full_image_pass=False).eval()
+    wrapped.predictor.predict_model_format = lambda frame: seen.append(frame) or Instances(frame.shape[:2])
+    small = torch.zeros(3, 24, 32, dtype=torch.uint8)
+    wrapped([{"image": small, "height": 48, "width": 64, "file_name": str(path)}])
+    assert np.array_equal(seen[0][:, :, 1], want)

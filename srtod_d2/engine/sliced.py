@@ -47,13 +47,13 @@ from torch import nn
 import detectron2.data.transforms as T
 from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode as CN
-from detectron2.data import DatasetMapper, MetadataCatalog, build_detection_test_loader
-from detectron2.data.detection_utils import read_image
+from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.layers import batched_nms
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances, pairwise_ioa, pairwise_iou
 from detectron2.structures.boxes import pairwise_intersection
 
+from ..data import TinyDatasetMapper, read_image
 from .predictor import check_frame
 
 __all__ = [
@@ -561,5 +561,6 @@ def build_sliced_test_loader(cfg, dataset_name: str, **kwargs):
     """detectron2's test loader for ``dataset_name``, without the test-time resize: it yields
     frames at native resolution, which :class:`SlicedInferenceModel` slices directly.
     ``kwargs`` go to ``build_detection_test_loader`` (e.g. ``num_workers``)."""
-    mapper = DatasetMapper(cfg, is_train=False, augmentations=[])
+    # our mapper, so 16-bit and palette frames come out as the model was trained on them
+    mapper = TinyDatasetMapper(cfg, is_train=False, augmentations=[])
     return build_detection_test_loader(cfg, dataset_name, mapper=mapper, **kwargs)
