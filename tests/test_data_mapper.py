@@ -48,3 +48,18 @@ def test_float_boxes_copies_only_what_it_changes():
     assert all(isinstance(v, float) for v in out["annotations"][0]["bbox"])
     assert out["annotations"][1] == {"segmentation": []}
     assert record["annotations"][0]["bbox"] == [1, 2, 3, 4] and type(record["annotations"][0]["bbox"][0]) is int
+
+
+def test_an_unpickled_mapper_reads_16_bit_in_a_fresh_interpreter(tmp_path, monkeypatch):
+    # A spawn/forkserver DataLoader worker only unpickles the mapper; __init__ never runs there.
+    import pickle
+
+    from detectron2.data import dataset_mapper, detection_utils
+
+    ramp = np.tile(np.linspace(0, 65535, 40).astype(np.uint16), (30, 1))
+    cv2.imwrite(str(tmp_path / "ir.png"), ramp)
+    blob = pickle.dumps(TinyDatasetMapper(False, augmentations=[], image_format="BGR"))
+    monkeypatch.setattr(dataset_mapper, "utils", detection_utils)  # as a fresh interpreter has it
+    mapper = pickle.loads(blob)
+    out = mapper({"file_name": str(tmp_path / "ir.png"), "height": 30, "width": 40, "image_id": 1})
+    assert np.array_equal(out["image"][0].numpy(), np.rint(ramp / 257.0).astype(np.uint8))

@@ -78,6 +78,12 @@ class TinyDatasetMapper(DatasetMapper):
         self.uint16_scaling = uint16_scaling
         _install_switch()
 
+    def __setstate__(self, state):
+        # DataLoader workers started by spawn or forkserver (macOS, Windows, Python >= 3.14)
+        # unpickle the mapper in a fresh interpreter, where __init__ never ran
+        self.__dict__.update(state)
+        _install_switch()
+
     def _read(self, file_name, format):
         return read_image(file_name, format=format or "BGR", uint16_scaling=self.uint16_scaling)
 
