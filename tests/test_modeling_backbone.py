@@ -141,6 +141,35 @@ def test_median_base_gives_the_same_p2_on_the_sampled_fast_path():
     torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
 
 
+def test_median_base_reads_each_image_of_a_padded_batch_inside_its_own_size():
+    # Image A beside a wider and a taller image sits in padding. Its map must be its own
+    # difference over t + the median of its own sampled pixels (not of the padded batch), on the
+    # full path; the sampled fast path must give the same P2.
+    torch.manual_seed(0)
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.THRESHOLD_BASE", "median",
+                   "INPUT.MIN_SIZE_TEST", 0)
+    model = build_model(cfg).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = [{"image": torch.randint(0, 256, (3, h, w), generator=g).float()} for h, w in [(64, 64), (32, 128), (128, 32)]]
+    t = float(model.backbone.enhancement.effective_threshold())
+    with torch.no_grad():
+        _, maps = model.inference_with_maps(batch)
+        for m in maps:
+            grid = m["diff"][::4, ::4].flatten().sort().values
+            want = (m["diff"] > grid[(len(grid) - 1) // 2] + t).float()
+            assert torch.equal(m["binary"], want)
+            assert 0.2 < float(want.mean()) < 0.8
+        x = model.preprocess_image(batch)
+        model.backbone.keep_full_maps = True
+        model.backbone.image_sizes = list(x.image_sizes)
+        full = model.backbone(x.tensor)["p2"]
+        model.backbone.keep_full_maps = False
+        model.backbone.image_sizes = list(x.image_sizes)
+        fast = model.backbone(x.tensor)["p2"]
+    assert model.backbone.srtod_outputs is None and model.backbone.image_sizes is None  # fast path; sizes used once
+    torch.testing.assert_close(fast, full, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("opts", [("MODEL.SRTOD.MASK_RESIZE", "max"), ("MODEL.SRTOD.HEAD", "reference")],
                          ids=["max-resize", "reference-head"])
 def test_full_maps_in_eval_where_the_sampled_pixels_do_not_suffice(opts):

@@ -112,6 +112,22 @@ def test_median_base_counts_t_from_each_images_median_on_the_sampled_grid():
         assert 0.2 < float(expected.mean()) < 0.6  # neither all ones nor empty
 
 
+def test_median_base_reads_each_image_inside_its_own_size_not_the_padding():
+    torch.manual_seed(1)
+    diff = torch.zeros(2, 1, 16, 24)  # padding reconstructs "perfectly": difference 0
+    diff[0, :, :16, :24] = torch.rand(16, 24) * 0.3
+    diff[1, :, :8, :12] = torch.rand(8, 12) * 0.3  # the smaller image; the rest is its padding
+    m = DifferenceMapEnhancement(8, threshold_init=0.02, threshold_base="median")
+    binary = m.binarize(diff, median_stride=2, image_sizes=[(16, 24), (8, 12)])
+    alone = m.binarize(diff[1:, :, :8, :12].clone(), median_stride=2)
+    torch.testing.assert_close(binary[1:, :, :8, :12], alone)
+    grid = diff[1, 0, :8:2, :12:2].flatten().sort().values
+    assert torch.equal(alone[0, 0], (diff[1, 0, :8, :12] > grid[(len(grid) - 1) // 2] + 0.02).float())
+    # without the sizes the padding's zeros pull the median down and mark most of the image
+    padded = m.binarize(diff, median_stride=2)
+    assert float(padded[1, 0, :8, :12].mean()) > float(alone.mean()) + 0.2
+
+
 def test_median_base_keeps_an_object_apart_from_a_poorly_reconstructed_background():
     diff = torch.full((1, 1, 16, 16), 20 / 255)  # the background is 20/255 off everywhere
     diff[0, 0, 4:6, 8:10] = 60 / 255  # one 2x2 object reconstructs worse

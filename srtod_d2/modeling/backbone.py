@@ -1,5 +1,5 @@
 """ResNet-FPN whose stride-4 level is enhanced by SR-TOD before any head sees it."""
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -93,6 +93,9 @@ class SRTODFPN(FPN):
         self.srtod_outputs: Optional[Dict[str, torch.Tensor]] = None
         # Set by the meta-architecture's capture_maps(): compute full-resolution maps in eval too.
         self.keep_full_maps = False
+        # Set by the meta-architecture before each forward (the padded batch's image sizes) and
+        # used once: a backbone called on its own treats the whole input as image.
+        self.image_sizes: Optional[List[Tuple[int, int]]] = None
 
     @classmethod
     def from_config(cls, cfg, input_shape: ShapeSpec):
@@ -140,19 +143,24 @@ class SRTODFPN(FPN):
                 and tuple(x.shape[-2:]) == (s * feature.shape[-2], s * feature.shape[-1]))
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
+        sizes, self.image_sizes = self.image_sizes, None
+        if sizes is not None and len(sizes) != x.shape[0]:
+            sizes = None
         features = super().forward(x)
         feature = features[self.in_feature]
         if self._samples_only(x, feature):
             s = self.recon_head.scale
             diff = difference_map(self.recon_head.forward_sampled(feature), self.recover_image(x[..., ::s, ::s]))
-            features[self.in_feature] = self.enhancement.enhance(feature, self.enhancement.binarize(diff))
+            sampled = [(-(-h // s), -(-w // s)) for h, w in sizes] if sizes else None
+            features[self.in_feature] = self.enhancement.enhance(
+                feature, self.enhancement.binarize(diff, image_sizes=sampled))
             self.srtod_outputs = None
             return features
         image = self.recover_image(x)
         # Inputs padded to the FPN's size divisibility reconstruct exactly; others are cropped.
         recon = self.recon_head(feature)[..., : x.shape[-2], : x.shape[-1]]
         diff = difference_map(recon, image)
-        features[self.in_feature], binary = self.enhancement(feature, diff)
+        features[self.in_feature], binary = self.enhancement(feature, diff, image_sizes=sizes)
         self.srtod_outputs = {"recon": recon, "image": image, "diff": diff, "binary": binary}
         return features
 

@@ -2,7 +2,7 @@
 
 Imports torch only, so the module can be dropped into any detector.
 """
-from typing import Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -106,9 +106,11 @@ class DifferenceMapEnhancement(nn.Module):
     def effective_threshold(self) -> torch.Tensor:
         return self.threshold.clamp(*self.threshold_range)
 
-    def binarize(self, diff: torch.Tensor, median_stride: int = 1) -> torch.Tensor:
+    def binarize(self, diff: torch.Tensor, median_stride: int = 1,
+                 image_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> torch.Tensor:
         """(sign(d - t) + 1) / 2, or with ``threshold_base="median"`` the same for d minus each
-        image's median of ``diff[..., ::median_stride, ::median_stride]``."""
+        image's median of ``diff[i, :, :h:median_stride, :w:median_stride]``, (h, w) its entry
+        in ``image_sizes`` (``diff``'s coordinates; default the whole map)."""
         t = self.effective_threshold()
         median = None
         if self.threshold_base == "median":
@@ -116,9 +118,12 @@ class DifferenceMapEnhancement(nn.Module):
             # background) lifts every pixel over a fixed t; counted from the image's own typical
             # difference, t keeps picking the pixels that reconstruct worse than the rest. The
             # median is taken on the pixels a nearest resize to the feature reads, so the
-            # efficient head's sampled fast path (which computes only those) gives the same map.
-            grid = diff.detach()[..., ::median_stride, ::median_stride]
-            median = grid.flatten(1).median(dim=1).values.view(-1, 1, 1, 1)
+            # efficient head's sampled fast path (which computes only those) gives the same map,
+            # and on the image's own pixels, so its batch's padding does not move it.
+            sizes = image_sizes or [tuple(diff.shape[-2:])] * diff.shape[0]
+            grid = diff.detach()
+            median = torch.stack([grid[i, :, :h:median_stride, :w:median_stride].median()
+                                  for i, (h, w) in enumerate(sizes)]).view(-1, 1, 1, 1)
         if self.threshold_grad == "ste" and torch.is_grad_enabled():
             return _SignWithSurrogate.apply(diff if median is None else diff - median, t, self.ste_tau)
         if median is not None:
@@ -130,10 +135,12 @@ class DifferenceMapEnhancement(nn.Module):
             return F.adaptive_max_pool2d(mask, size)
         return F.interpolate(mask, size=size, mode="nearest")
 
-    def forward(self, x: torch.Tensor, diff: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Args: x (N, C, h, w) feature; diff (N, 1, H, W) difference map.
+    def forward(self, x: torch.Tensor, diff: torch.Tensor,
+                image_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Args: x (N, C, h, w) feature; diff (N, 1, H, W) difference map; image_sizes: each
+        image's (height, width) inside the padded batch, for the median base.
         Returns the enhanced feature and the binary map at (H, W)."""
-        binary = self.binarize(diff, median_stride=max(diff.shape[-2] // x.shape[-2], 1))
+        binary = self.binarize(diff, median_stride=max(diff.shape[-2] // x.shape[-2], 1), image_sizes=image_sizes)
         return self.enhance(x, self.resize(binary, x.shape[-2:])), binary
 
     def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

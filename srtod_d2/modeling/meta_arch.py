@@ -97,6 +97,13 @@ class SRTODMixin:
             check_finite_losses(out, get_event_storage().iter, threshold)
         return out
 
+    def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
+        images = super().preprocess_image(batched_inputs)
+        if self.srtod_enabled:
+            # the median threshold base reads each image's own pixels, not its batch's padding
+            self.backbone.image_sizes = list(images.image_sizes)
+        return images
+
     def _add_srtod_outputs(self, batched_inputs, out):
         maps = self.backbone.srtod_outputs
         if maps is None:  # eval on sampled pixels only: nothing to add
