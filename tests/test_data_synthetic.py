@@ -139,6 +139,32 @@ def test_ensure_generates_once_and_regenerates_when_parameters_change(tmp_path, 
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp folders left
 
 
+def test_a_late_finisher_keeps_the_set_another_process_finished(tmp_path, monkeypatch):
+    # Two ranks generate the same set; the other one renames its copy into place while this one
+    # is still generating. This one must keep that copy (others may be reading it), not swap it.
+    from srtod_d2.data import synthetic
+
+    out = tmp_path / "syn"
+    real = synthetic.generate_synthetic_dataset
+
+    calls = []
+
+    def other_rank_finishes_first(folder, *args, **kwargs):
+        real(folder, *args, **kwargs)
+        calls.append(folder)
+        if len(calls) == 1:  # this rank's generation: the other rank's whole run happens meanwhile
+            with monkeypatch.context() as other_process:
+                other_process.setattr(os, "getpid", lambda: 1)  # its temp folder is its own
+                ensure_synthetic_dataset(out, 2, seed=3, image_size=SMALL)
+            (out / "read_by_rank_1").write_text("")
+
+    monkeypatch.setattr(synthetic, "generate_synthetic_dataset", other_rank_finishes_first)
+    j = ensure_synthetic_dataset(out, 2, seed=3, image_size=SMALL)
+    assert (out / "read_by_rank_1").exists()  # the first finisher's folder is still the one in place
+    assert len(json.load(open(j))["images"]) == 2
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".")]  # no temp folders left
+
+
 def test_unknown_class_is_refused():
     with pytest.raises(ValueError, match="unknown synthetic class 'cat'"):
         generate_image(np.random.default_rng(0), SMALL, classes=("cat",))

@@ -484,6 +484,15 @@ def generate_synthetic_dataset(
     return json_file
 
 
+def _is_complete(out_dir, params) -> bool:
+    """Whether ``out_dir`` holds a finished set made with ``params``."""
+    try:
+        with open(os.path.join(out_dir, "_complete.json")) as f:
+            return json.load(f) == params and os.path.isfile(os.path.join(out_dir, "annotations.json"))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def ensure_synthetic_dataset(
     out_dir,
     num_images: int,
@@ -504,14 +513,9 @@ def ensure_synthetic_dataset(
         the path of the COCO json.
     """
     params = _params(num_images, seed, image_size, classes, image_format, kwargs)
-    marker = os.path.join(out_dir, "_complete.json")
     json_file = os.path.join(out_dir, "annotations.json")
-    try:
-        with open(marker) as f:
-            if json.load(f) == params and os.path.isfile(json_file):
-                return json_file
-    except (OSError, json.JSONDecodeError):
-        pass
+    if _is_complete(out_dir, params):
+        return json_file
     logger.info("Generating %d synthetic images into %s (seed %d) ...", num_images, out_dir, seed)
     parent = os.path.dirname(os.path.abspath(out_dir))
     os.makedirs(parent, exist_ok=True)
@@ -520,6 +524,11 @@ def ensure_synthetic_dataset(
     generate_synthetic_dataset(tmp, num_images, seed, image_size, classes, image_format, **kwargs)
     with open(os.path.join(tmp, "_complete.json"), "w") as f:
         json.dump(params, f)
+    if _is_complete(out_dir, params):
+        # Another process (a rank of a multi-GPU run) finished the same set meanwhile and others
+        # may be reading it: keep that one rather than swap it out from under them.
+        shutil.rmtree(tmp, ignore_errors=True)
+        return json_file
     old = None
     if os.path.exists(out_dir):
         old = f"{tmp}.old"
