@@ -411,7 +411,7 @@ def generate_image(
         u = rng.random((2, h, w), dtype=np.float32)
         noise = cv2.addWeighted(u[0], 1.0, u[1], 1.0, -1.0)
         noise *= np.float32(rng.uniform(*noise_sigma) / math.sqrt(1.0 / 6.0))
-        img += noise[:, :, None]
+        cv2.add(img, cv2.merge((noise, noise, noise)), dst=img)  # half the time of numpy's broadcast
     np.clip(img, 0, 255, out=img)
     return cv2.convertScaleAbs(img), objects
 
@@ -461,7 +461,8 @@ def generate_synthetic_dataset(
         rng = np.random.default_rng([int(seed), i])
         image, objects = generate_image(rng, image_size, classes, **kwargs)
         name = f"{i:06d}.{image_format}"
-        if not cv2.imwrite(os.path.join(img_dir, name), image[:, :, ::-1], enc):
+        # a contiguous BGR copy encodes faster than the reversed view (which cv2 copies anyway)
+        if not cv2.imwrite(os.path.join(img_dir, name), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), enc):
             raise OSError(f"could not write {os.path.join(img_dir, name)}")
         images.append({"id": i + 1, "file_name": f"images/{name}", "width": image_size[0], "height": image_size[1]})
         for o in objects:
