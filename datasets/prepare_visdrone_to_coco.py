@@ -4,21 +4,23 @@
     python datasets/prepare_visdrone_to_coco.py datasets/VisDrone2019-DET-val \
         --out datasets/VisDrone2019-DET-val/annotations_coco.json
 
-Uses the same loader as training (classes 1..10, ids from 1, boxes clipped to the image); the
-ignored regions (category 0) are written as ``iscrowd=1`` boxes with category ``--ignore-as``
-unless ``--drop-ignored`` is given, so COCO-style evaluation does not count detections there.
+Uses the same loader as training (classes 1..10, ids from 1, boxes clipped to the image); each
+ignored region (category 0) is written as an ``iscrowd=1`` box of every class (COCO ignores a
+detection only on a crowd box of its own class), or of the one class ``--ignore-as``, unless
+``--drop-ignored`` is given, so COCO-style evaluation does not count detections there.
 """
 import argparse
 import json
 import os
 import sys
+from typing import Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from srtod_d2.data.datasets.visdrone import VISDRONE_CLASSES, load_visdrone  # noqa: E402
 
 
-def convert(split_dir: str, drop_ignored: bool = False, ignore_as: int = 1) -> dict:
+def convert(split_dir: str, drop_ignored: bool = False, ignore_as: Optional[int] = None) -> dict:
     recs = load_visdrone(os.path.join(split_dir, "images"), os.path.join(split_dir, "annotations"))
     images, annotations = [], []
 
@@ -34,7 +36,8 @@ def convert(split_dir: str, drop_ignored: bool = False, ignore_as: int = 1) -> d
             add(r["image_id"], a["bbox"], a["category_id"] + 1, 0)
         if not drop_ignored:
             for x0, y0, x1, y1 in r["ignore_regions"]:
-                add(r["image_id"], [x0, y0, x1 - x0, y1 - y0], ignore_as, 1)
+                for category_id in [ignore_as] if ignore_as else range(1, len(VISDRONE_CLASSES) + 1):
+                    add(r["image_id"], [x0, y0, x1 - x0, y1 - y0], category_id, 1)
     return {
         "info": {"description": f"VisDrone2019-DET converted from {split_dir}"},
         "images": images,
@@ -48,7 +51,8 @@ def main():
     p.add_argument("split_dir", help="VisDrone2019-DET-<split> folder with images/ and annotations/")
     p.add_argument("--out", required=True, help="output json")
     p.add_argument("--drop-ignored", action="store_true", help="leave ignored regions out")
-    p.add_argument("--ignore-as", type=int, default=1, help="category id for ignored-region crowd boxes")
+    p.add_argument("--ignore-as", type=int, default=None,
+                   help="one category id for ignored-region crowd boxes (default: a crowd box of every class)")
     args = p.parse_args()
     data = convert(args.split_dir, args.drop_ignored, args.ignore_as)
     with open(args.out, "w") as f:

@@ -159,10 +159,14 @@ def test_prepare_script_writes_coco_with_ignored_regions_as_crowd(split, tmp_pat
     spec.loader.exec_module(prep)
     img, ann = split
     data = prep.convert(str(img.parent))
-    assert [a["id"] for a in data["annotations"]] == [1, 2, 3, 4]
-    assert [(a["category_id"], a["iscrowd"]) for a in data["annotations"]] == [(4, 0), (1, 0), (1, 1), (10, 0)]
+    assert [a["id"] for a in data["annotations"]] == list(range(1, 14))
+    # the ignored region is a crowd box of every class: COCO ignores a detection only on its own class's
+    crowd = [(c, 1) for c in range(1, 11)]
+    assert [(a["category_id"], a["iscrowd"]) for a in data["annotations"]] == [(4, 0), (1, 0), *crowd, (10, 0)]
     out = tmp_path / "vd.json"
     out.write_text(json.dumps(data))
     back = load_coco_detection_json(out, img, class_names=VISDRONE_CLASSES)
-    assert [a["bbox"] for a in back[0]["annotations"]] == [[10, 5, 8, 6], [75, 45, 5, 5], [0, 0, 20, 10]]
+    assert [a["bbox"] for a in back[0]["annotations"]] == [[10, 5, 8, 6], [75, 45, 5, 5], *[[0, 0, 20, 10]] * 10]
     assert len(prep.convert(str(img.parent), drop_ignored=True)["annotations"]) == 3
+    one = prep.convert(str(img.parent), ignore_as=1)["annotations"]
+    assert [(a["category_id"], a["iscrowd"]) for a in one] == [(4, 0), (1, 0), (1, 1), (10, 0)]

@@ -221,3 +221,31 @@ def test_evaluator_on_dataset_without_json(tmp_path):
     finally:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
+
+
+def test_ignored_regions_hide_detections_of_every_class(tmp_path):
+    # VisDrone-style records: one car, one ignored region. A car and a bus detected inside the
+    # region must not count as false positives (detectron2's COCO conversion drops the region).
+    name = f"srtod_eval_ignore_{uuid.uuid4().hex[:8]}"
+    records = [{"file_name": "0.jpg", "image_id": 7, "height": 100, "width": 100,
+                "annotations": [{"bbox": [60.0, 60.0, 70.0, 68.0], "bbox_mode": BoxMode.XYXY_ABS,
+                                 "category_id": 0, "iscrowd": 0}],
+                "ignore_regions": [[0.0, 0.0, 40.0, 40.0]]}]
+    DatasetCatalog.register(name, lambda: records)
+    MetadataCatalog.get(name).set(thing_classes=["car", "bus"])
+    try:
+        evaluator = TinyCOCOEvaluator(name, distributed=False, output_dir=str(tmp_path))
+        evaluator.reset()
+        boxes = torch.tensor([[60.0, 60.0, 70.0, 68.0], [10.0, 10.0, 18.0, 16.0], [20.0, 20.0, 26.0, 30.0]])
+        inst = Instances((100, 100), pred_boxes=Boxes(boxes), scores=torch.tensor([0.5, 0.9, 0.8]),
+                         pred_classes=torch.tensor([0, 0, 1]))
+        evaluator.process([{"image_id": 7}], [{"instances": inst}])
+        results = evaluator.evaluate()["bbox"]
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+    # the car detected in the region scores above the true one: counted, the car's precision would be 1/2
+    assert results["AP-car"] == pytest.approx(100)
+    crowd = [a for a in evaluator._gt["annotations"] if a["iscrowd"]]
+    assert sorted(a["category_id"] for a in crowd) == sorted(c["id"] for c in evaluator._gt["categories"])
+    assert all(a["bbox"] == [0.0, 0.0, 40.0, 40.0] and a["image_id"] == 7 for a in crowd)

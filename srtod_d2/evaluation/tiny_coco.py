@@ -32,6 +32,7 @@ import numpy as np
 from tabulate import tabulate
 
 from detectron2.config import CfgNode
+from detectron2.data import DatasetCatalog
 from detectron2.evaluation import COCOEvaluator
 from detectron2.utils.file_io import PathManager
 from detectron2.utils.logger import create_small_table
@@ -45,7 +46,7 @@ from .backend import (
 )
 from .protocol import AITOD, IOU_THRESHOLDS, EvalProtocol, get_protocol
 
-__all__ = ["EvaluationResult", "TinyCOCOEvaluator", "evaluate_coco_json", "summarize"]
+__all__ = ["EvaluationResult", "TinyCOCOEvaluator", "evaluate_coco_json", "summarize", "with_ignored_regions"]
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +230,25 @@ def _evaluate(gt, dets, protocol, backend, img_ids, class_names) -> EvaluationRe
                             recall=raw.recall, num_images=num_images, num_detections=num_dets)
 
 
+def with_ignored_regions(gt: dict, records: Sequence[dict]) -> dict:
+    """``gt`` plus one ``iscrowd=1`` box of every category for each record's ``ignore_regions``
+    (XYXY_ABS; VisDrone's category-0 areas). detectron2's conversion to COCO json drops them, and
+    COCO matching ignores a detection only on a crowd box of its own class, so a region must be a
+    crowd box of every class for a detection of any class there not to count as false.
+    ``gt`` is returned unchanged where no record has ignored regions."""
+    regions = [(r["image_id"], box) for r in records for box in r.get("ignore_regions", ())]
+    if not regions:
+        return gt
+    next_id = max((a["id"] for a in gt["annotations"]), default=0) + 1
+    crowd = []
+    for image_id, (x0, y0, x1, y1) in regions:
+        for c in gt["categories"]:
+            crowd.append({"id": next_id, "image_id": image_id, "category_id": c["id"], "iscrowd": 1,
+                          "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0)})
+            next_id += 1
+    return {**gt, "annotations": list(gt["annotations"]) + crowd}
+
+
 class TinyCOCOEvaluator(COCOEvaluator):
     """detectron2 ``COCOEvaluator`` for boxes under AI-TOD's protocol (or another).
 
@@ -281,7 +301,8 @@ class TinyCOCOEvaluator(COCOEvaluator):
         self.backend_used: Optional[str] = None
         if self._do_evaluation:
             source = os.path.basename(self._metadata.json_file)
-            self._gt = check_ground_truth(self._coco_api.dataset, source=source)
+            gt = with_ignored_regions(self._coco_api.dataset, DatasetCatalog.get(dataset_name))
+            self._gt = check_ground_truth(gt, source=source)
             self._names = self._names_from_metadata(self._gt)
 
     @property
