@@ -10,14 +10,13 @@
 import logging
 
 import detectron2.utils.comm as comm
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import get_cfg
 from detectron2.engine import default_argument_parser, default_setup, launch
 from detectron2.evaluation import verify_results
 
 import srtod_d2  # noqa: F401  (registers our backbone, meta-architectures, datasets, evaluator)
 from srtod_d2 import add_srtod_config
-from srtod_d2.engine import Trainer
+from srtod_d2.engine import Trainer, load_for_evaluation
 
 
 def setup(args):
@@ -34,12 +33,7 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         model = Trainer.build_model(cfg)
-        checkpointer = DetectionCheckpointer(model, save_dir=cfg.OUTPUT_DIR)
-        if not cfg.MODEL.WEIGHTS and not (args.resume and checkpointer.has_checkpoint()):
-            # detectron2 would log one line and score random weights; that AP means nothing
-            raise ValueError("--eval-only: MODEL.WEIGHTS is empty and no --resume checkpoint is in OUTPUT_DIR "
-                             f"({cfg.OUTPUT_DIR}): pass MODEL.WEIGHTS <model_final.pth> to name the model to evaluate")
-        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        load_for_evaluation(model, cfg, resume=args.resume)
         res = Trainer.test(cfg, model)
         if comm.is_main_process():
             verify_results(cfg, res)

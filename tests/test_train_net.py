@@ -67,6 +67,19 @@ def test_eval_only_without_weights_is_an_error_not_random_weights(trained, tmp_p
     assert "AP" in (res[name]["bbox"] if name in res else res["bbox"])
 
 
+def test_eval_only_refuses_weights_that_leave_the_heads_untrained(trained, tmp_path):
+    # the shipped R-50 configs' default weights are an ImageNet backbone: no detection heads
+    import torch
+
+    name, out, _ = trained
+    full = torch.load(out / "model_final.pth", weights_only=True)["model"]
+    backbone_only = tmp_path / "backbone.pth"
+    kept = {k: v for k, v in full.items() if k.startswith("backbone.bottom_up.")}
+    torch.save({"model": kept}, backbone_only)
+    with pytest.raises(ValueError, match=f"backbone.pth has no weights for {len(full) - len(kept)} of the model's"):
+        train_net.main(args_for("--eval-only", *small_opts(name, tmp_path / "e", 6), "MODEL.WEIGHTS", str(backbone_only)))
+
+
 def test_resume_continues_from_saved_iteration(trained):
     name, out, _ = trained
     train_net.main(args_for("--resume", *small_opts(name, out, 8)))

@@ -1,6 +1,7 @@
 """Training and inference on top of the model, data and evaluation packages: the trainer,
 atomic checkpoints, and sliced (tiled) inference for large frames."""
 from .checkpoint import make_atomic
+from .evaluation_weights import load_for_evaluation
 from .predictor import Predictor, check_frame
 from .sliced import (
     SlicedInferenceModel,
@@ -20,6 +21,7 @@ __all__ = [
     "Trainer",
     "add_sliced_config",
     "build_sliced_test_loader",
+    "load_for_evaluation",
     "make_atomic",
     "merge_detections",
     "tile_grid",
