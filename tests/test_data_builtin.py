@@ -37,11 +37,31 @@ def test_all_names_registered_with_classes_and_evaluator_type():
 def test_registration_is_guarded():
     importlib.reload(builtin)  # a second import registers again: must not raise
     builtin.register_all(builtin._root)
-    assert register_coco_json_dataset("aitod_test", "x.json", "x") is False
+    first = MetadataCatalog.get("aitod_test").registered_from
+    assert register_coco_json_dataset("aitod_test", first["json_file"], first["image_root"], first["class_names"]) is False
+
+
+def test_registering_a_name_again_from_other_data_is_an_error(tmp_path):
+    # detectron2 keeps the first registration: a user pointing a built-in name at their copy
+    # would otherwise train on data they did not choose
+    with pytest.raises(ValueError, match=r"'droneswarms_train' is already registered .*'/my/ds/train.json'.* would be ignored"):
+        register_coco_json_dataset("droneswarms_train", "/my/ds/train.json", "/my/ds")
+    name = "_test_reregister"
+    assert register_coco_json_dataset(name, str(tmp_path / "a.json"), str(tmp_path)) is True
+    try:
+        assert register_coco_json_dataset(name, str(tmp_path / "a.json"), str(tmp_path)) is False
+        with pytest.raises(ValueError, match=r"b.json'.* would be ignored"):
+            register_coco_json_dataset(name, str(tmp_path / "b.json"), str(tmp_path))
+        assert MetadataCatalog.get(name).json_file == str(tmp_path / "a.json")
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
 
 
 def _reregister(monkeypatch, root):
-    for name in EXPECTED:
+    # every name the built-ins registered under the current root, so the reload registers anew
+    for name in [n for n in DatasetCatalog.list()
+                 if str(builtin._root) in str(MetadataCatalog.get(n).get("registered_from", ""))]:
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)
     if root is None:

@@ -45,11 +45,19 @@ SYNTHETIC_EASY = {"classes": ("drone",), "contrast": [45.0, 90.0], "clutter_per_
                   "noise_sigma": [1.0, 3.0]}
 
 
-def _register(name: str, loader, **metadata) -> bool:
+def _register(name: str, loader, source: dict, **metadata) -> bool:
+    """Register ``name``; False if it is already registered from the same ``source`` (the
+    loader's arguments), so importing twice is harmless. From another source it is an error:
+    detectron2 would keep the first and the user would train on data they did not point to."""
     if name in DatasetCatalog.list():
-        return False
+        old = MetadataCatalog.get(name).get("registered_from", None)
+        if old == source:
+            return False
+        raise ValueError(f"dataset {name!r} is already registered (from {old or 'elsewhere'}); registering it from "
+                         f"{source} would be ignored: use another name, or DatasetCatalog.remove({name!r}) and "
+                         f"MetadataCatalog.remove({name!r}) first")
     DatasetCatalog.register(name, loader)
-    MetadataCatalog.get(name).set(evaluator_type=EVALUATOR_TYPE, **metadata)
+    MetadataCatalog.get(name).set(evaluator_type=EVALUATOR_TYPE, registered_from=source, **metadata)
     return True
 
 
@@ -63,6 +71,7 @@ def register_visdrone(name: str, split_dir: str) -> bool:
     return _register(
         name,
         lambda: load_visdrone(os.path.join(split_dir, "images"), os.path.join(split_dir, "annotations")),
+        {"split_dir": split_dir},
         thing_classes=list(VISDRONE_CLASSES),
         thing_dataset_id_to_contiguous_id=_id_map(len(VISDRONE_CLASSES)),
         image_root=os.path.join(split_dir, "images"),
@@ -79,7 +88,9 @@ def register_coco_json_dataset(name: str, json_file: str, image_root: str, class
     meta = {"json_file": json_file, "image_root": image_root}
     if class_names is not None:
         meta["thing_classes"] = list(class_names)
-    return _register(name, lambda: load_coco_detection_json(json_file, image_root, name, class_names), **meta)
+    source = {"json_file": json_file, "image_root": image_root,
+              "class_names": None if class_names is None else list(class_names)}
+    return _register(name, lambda: load_coco_detection_json(json_file, image_root, name, class_names), source, **meta)
 
 
 def register_dota_v1(name: str, split_dir: str, cache_dir: str, tile_size: int = 800, overlap: int = 200) -> bool:
@@ -87,6 +98,7 @@ def register_dota_v1(name: str, split_dir: str, cache_dir: str, tile_size: int =
     return _register(
         name,
         lambda: load_dota(os.path.join(split_dir, "images"), os.path.join(split_dir, "labelTxt"), cache_dir, tile_size, overlap),
+        {"split_dir": split_dir, "cache_dir": cache_dir, "tile_size": tile_size, "overlap": overlap},
         thing_classes=list(DOTA_V1_CLASSES),
         thing_dataset_id_to_contiguous_id=_id_map(len(DOTA_V1_CLASSES)),
         tile_size=tile_size,
@@ -99,6 +111,7 @@ def register_sirst_v2(name: str, root: str, split: str) -> bool:
     return _register(
         name,
         lambda: load_sirst_v2(root, split),
+        {"root": root, "split": split},
         thing_classes=list(SIRST_V2_CLASSES),
         thing_dataset_id_to_contiguous_id=_id_map(1),
         image_root=os.path.join(root, "images"),
@@ -117,7 +130,8 @@ def register_synthetic_tiny(name: str, out_dir: str, num_images: int, seed: int,
         ensure_synthetic_dataset(out_dir, num_images, seed, classes=classes, **kwargs)
         return load_coco_detection_json(json_file, out_dir, name, list(classes))
 
-    return _register(name, load, thing_classes=list(classes), json_file=json_file, image_root=out_dir)
+    source = {"out_dir": out_dir, "num_images": num_images, "seed": seed, "classes": list(classes), **kwargs}
+    return _register(name, load, source, thing_classes=list(classes), json_file=json_file, image_root=out_dir)
 
 
 def register_all(root: str) -> None:
