@@ -110,6 +110,8 @@ _DEL = object()
         (_mut(["annotations", 2, "bbox"], [1, 1, float("nan"), 2]), "must be finite"),
         (_mut(["annotations", 2, "bbox"], [1, 1, "2", 2]), "must be a number"),
         (_mut(["annotations", 2, "ignore"], 1), "'ignore' is not supported"),
+        (_mut(["annotations", 1, "area"], _DEL), r"\[annotations\[1\].area\]: annotation needs a finite, non-negative 'area'.*None"),
+        (_mut(["annotations", 1, "area"], float("inf")), r"\[annotations\[1\].area\]: .*got inf"),
         (_mut(["annotations", 2, "segmentation"], "abc"), "segmentation must be polygons"),
         (_mut(["images", 0, "width"], -64), r"\[images\[0\]\]: width must be a positive integer"),
         (_mut(["images", 0, "height"], _DEL), "image has no 'height'"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from typing import List, Optional, Sequence
 
@@ -138,6 +139,11 @@ def validate_coco_json(data, json_file="<json>", class_names: Optional[Sequence[
         if a["category_id"] not in cat_ids:
             raise DatasetFormatError(f"unknown category_id {a['category_id']!r}", json_file, field=where)
         check_box_xywh(a["bbox"], json_file, field=f"{where}.bbox")
+        # the evaluator's size bands (APvt .. APm) read it: refuse here, not after training
+        area = a.get("area")
+        if isinstance(area, bool) or not isinstance(area, (int, float)) or not math.isfinite(area) or area < 0:
+            raise DatasetFormatError(f"annotation needs a finite, non-negative 'area' (the size bands APvt..APm "
+                                     f"are measured on it), got {area!r}", json_file, field=f"{where}.area")
         if a.get("ignore", 0):
             # load_coco_json refuses "ignore"; crowd regions are the supported way to say it.
             raise DatasetFormatError("'ignore' is not supported; mark such boxes with iscrowd=1", json_file, field=where)
