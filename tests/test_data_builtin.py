@@ -29,6 +29,8 @@ def test_all_names_registered_with_classes_and_evaluator_type():
         meta = MetadataCatalog.get(name)
         assert len(meta.thing_classes) == n, name
         assert meta.evaluator_type == "tiny_coco", name
+        # the evaluator reads VisDrone's ignored regions only where the metadata says they exist
+        assert meta.get("has_ignore_regions", False) == name.startswith("visdrone"), name
     for name in ("aitod_trainval", "droneswarms_test", "synthetic_tiny_val"):
         assert MetadataCatalog.get(name).json_file.endswith(".json")
     assert MetadataCatalog.get("droneswarms_train").json_file.endswith(os.path.join("droneswarms", "train", "train.json"))

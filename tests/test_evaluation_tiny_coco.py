@@ -232,7 +232,7 @@ def test_ignored_regions_hide_detections_of_every_class(tmp_path):
                                  "category_id": 0, "iscrowd": 0}],
                 "ignore_regions": [[0.0, 0.0, 40.0, 40.0]]}]
     DatasetCatalog.register(name, lambda: records)
-    MetadataCatalog.get(name).set(thing_classes=["car", "bus"])
+    MetadataCatalog.get(name).set(thing_classes=["car", "bus"], has_ignore_regions=True)  # as register_visdrone sets
     try:
         evaluator = TinyCOCOEvaluator(name, distributed=False, output_dir=str(tmp_path))
         evaluator.reset()

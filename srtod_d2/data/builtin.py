@@ -75,6 +75,7 @@ def register_visdrone(name: str, split_dir: str) -> bool:
         thing_classes=list(VISDRONE_CLASSES),
         thing_dataset_id_to_contiguous_id=_id_map(len(VISDRONE_CLASSES)),
         image_root=os.path.join(split_dir, "images"),
+        has_ignore_regions=True,  # the evaluator adds them as crowd boxes of every class
     )
 
 

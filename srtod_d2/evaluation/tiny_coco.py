@@ -260,7 +260,9 @@ class TinyCOCOEvaluator(COCOEvaluator):
 
     Args:
         dataset_name: a registered dataset, with a COCO ``json_file`` in its metadata or in
-            detectron2's standard format (then converted to COCO json in ``output_dir``).
+            detectron2's standard format (then converted to COCO json in ``output_dir``). Where
+            its metadata has ``has_ignore_regions=True`` (VisDrone), each record's
+            ``ignore_regions`` are added as crowd boxes (:func:`with_ignored_regions`).
         tasks: None or ``("bbox",)``; only box detection is evaluated.
         distributed: gather predictions from all ranks and evaluate on the main one.
         output_dir: where to write the predictions and ``coco_instances_results.json``.
@@ -301,7 +303,10 @@ class TinyCOCOEvaluator(COCOEvaluator):
         self.backend_used: Optional[str] = None
         if self._do_evaluation:
             source = os.path.basename(self._metadata.json_file)
-            gt = with_ignored_regions(self._coco_api.dataset, DatasetCatalog.get(dataset_name))
+            gt = self._coco_api.dataset
+            if self._metadata.get("has_ignore_regions", False):
+                # only then: loading the records again costs seconds on the large sets
+                gt = with_ignored_regions(gt, DatasetCatalog.get(dataset_name))
             self._gt = check_ground_truth(gt, source=source)
             self._names = self._names_from_metadata(self._gt)
 
