@@ -128,8 +128,13 @@ def main():
             bg.append(lm[~inside] * 255)
             hits.append(p2_hits(lm > maps[0]["threshold"], boxes))
         for t, hits in at_p2.items():
-            marked = {"model": binary == 1, "ones": np.ones_like(binary, bool)}.get(t)
-            hits.append(p2_hits(diff * 255 > t if marked is None else marked, boxes))
+            if t == "model":
+                marked = binary == 1
+            elif t == "ones":
+                marked = np.ones_like(binary, bool)
+            else:
+                marked = diff * 255 > t
+            hits.append(p2_hits(marked, boxes))
         for t, (obj, bg) in above.items():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
