@@ -25,6 +25,7 @@ from common import describe_run  # noqa: E402
 
 CONFIGS = {"synthetic": "configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
            "synthetic-easy": "configs/Synthetic/srtod_faster_rcnn_R18_quickstart.yaml",
+           "synthetic-sky": "configs/Synthetic/srtod_faster_rcnn_R18_sky.yaml",
            "sirst": "configs/SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml"}
 VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", "False"],

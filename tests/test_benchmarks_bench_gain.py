@@ -109,3 +109,13 @@ def test_every_variant_builds_the_model_it_names(variant):
     with torch.no_grad():
         out = model([{"image": image, "height": 64, "width": 80, "instances": objects}])
     assert "instances" in out[0]
+
+
+@pytest.mark.parametrize("dataset", sorted(bench_gain.CONFIGS))
+def test_every_dataset_config_trains_and_tests_on_registered_sets(dataset):
+    from detectron2.data import DatasetCatalog
+
+    cfg = tiny_cfg(str(Path(bench_gain.CONFIGS[dataset]).relative_to("configs")))
+    for name in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST):
+        assert name in DatasetCatalog.list(), f"{dataset}: {name} is not registered"
+    assert cfg.DATASETS.TRAIN != cfg.DATASETS.TEST

@@ -19,6 +19,7 @@ EXPECTED = {
     "dota_v1_train": 15, "dota_v1_val": 15,
     "sirst_v2_train": 1, "sirst_v2_val": 1, "sirst_v2_test": 1,
     "synthetic_tiny_train": 3, "synthetic_tiny_val": 3, "synthetic_tiny_easy_train": 1, "synthetic_tiny_easy_val": 1,
+    "synthetic_tiny_sky_train": 1, "synthetic_tiny_sky_val": 1,
 }
 
 

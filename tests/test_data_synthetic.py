@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from srtod_d2.data.synthetic import (
+    SCENES,
     SYNTHETIC_CLASSES,
     ensure_synthetic_dataset,
     generate_image,
@@ -168,3 +169,39 @@ def test_a_late_finisher_keeps_the_set_another_process_finished(tmp_path, monkey
 def test_unknown_class_is_refused():
     with pytest.raises(ValueError, match="unknown synthetic class 'cat'"):
         generate_image(np.random.default_rng(0), SMALL, classes=("cat",))
+
+
+def _fine_detail(img):
+    """Mean absolute Laplacian of the grey image: small-scale contrast."""
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+
+
+def test_sky_scenes_hold_no_ground_objects_and_little_fine_detail():
+    plain = dict(clutter_per_image=(0, 0), noise_sigma=(0, 0), blur_sigma=(0.01, 0.01))
+    sky, city, vehicles_on_sky, vehicles_on_ground = [], [], 0, 0
+    for i in range(6):
+        img, objs = generate_image(np.random.default_rng(i), SMALL, scenes=("sky",), **plain)
+        vehicles_on_sky += sum(o["category"] == "vehicle" for o in objs)
+        img, _ = generate_image(np.random.default_rng(i), SMALL, scenes=("sky",), objects_per_image=(0, 0), **plain)
+        sky.append(_fine_detail(img))
+        img, objs = generate_image(np.random.default_rng(i), SMALL, scenes=("urban", "ground"), **plain)
+        vehicles_on_ground += sum(o["category"] == "vehicle" for o in objs)
+        img, _ = generate_image(np.random.default_rng(i), SMALL, scenes=("urban",), objects_per_image=(0, 0), **plain)
+        city.append(_fine_detail(img))
+    # vehicles are placed only below the ground line, which a sky has not
+    assert vehicles_on_sky == 0 and vehicles_on_ground > 0
+    assert max(sky) < 0.5 * min(city), (sky, city)
+
+
+def test_default_scenes_are_every_scene():
+    # the option's default draws exactly what the generator drew before it existed
+    a, oa = generate_image(np.random.default_rng(5), SMALL)
+    b, ob = generate_image(np.random.default_rng(5), SMALL, scenes=SCENES)
+    assert np.array_equal(a, b) and oa == ob
+    assert set(SCENES) == {"sky", "ground", "urban", "mixed"}
+
+
+@pytest.mark.parametrize("scenes", [(), ("sky", "sea")])
+def test_unknown_or_no_scene_is_refused(scenes):
+    with pytest.raises(ValueError, match=r"scenes must be a non-empty subset of \('sky'"):
+        generate_image(np.random.default_rng(0), SMALL, scenes=scenes)

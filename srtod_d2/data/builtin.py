@@ -43,6 +43,10 @@ SYNTHETIC_SPLITS = {
 # set takes far longer (see docs/benchmarks.md).
 SYNTHETIC_EASY = {"classes": ("drone",), "contrast": [45.0, 90.0], "clutter_per_image": [5, 30],
                   "noise_sigma": [1.0, 3.0]}
+# `synthetic_tiny_sky_*`: the easy set against the sky only (DroneSwarms' setting). The textured
+# ground and city of the other scenes give most pixels as much local contrast as a target; here
+# little but the targets and a few distractors has it, so a difference map can single them out.
+SYNTHETIC_SKY = {**SYNTHETIC_EASY, "scenes": ["sky"]}
 
 
 def _register(name: str, loader, source: dict, **metadata) -> bool:
@@ -164,6 +168,8 @@ def register_all(root: str) -> None:
         register_synthetic_tiny(f"synthetic_tiny_{split}", os.path.join(root, "synthetic_tiny", split), **cfg)
         register_synthetic_tiny(f"synthetic_tiny_easy_{split}", os.path.join(root, "synthetic_tiny_easy", split),
                                 **cfg, **SYNTHETIC_EASY)
+        register_synthetic_tiny(f"synthetic_tiny_sky_{split}", os.path.join(root, "synthetic_tiny_sky", split),
+                                **cfg, **SYNTHETIC_SKY)
 
 
 _root = os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))

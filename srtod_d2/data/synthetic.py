@@ -32,6 +32,7 @@ import numpy as np
 
 __all__ = [
     "SYNTHETIC_CLASSES",
+    "SCENES",
     "GENERATOR_VERSION",
     "sample_object_sizes",
     "render_object",
@@ -51,6 +52,9 @@ SIZE_MEDIAN, SIZE_SIGMA, SIZE_MIN, SIZE_MAX = 7.0, 0.55, 2.0, 32.0
 _SS = 4  # supersampling factor for rendering
 _ALPHA_CUT = 0.25
 _SHIFT = 4  # cv2 drawing with 4 fractional bits, for sub-pixel shapes
+# How often each background is drawn (the shares are renormalised over a chosen subset).
+_SCENE_SHARES = {"sky": 0.35, "ground": 0.2, "urban": 0.2, "mixed": 0.25}
+SCENES = tuple(_SCENE_SHARES)
 
 
 def sample_object_sizes(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -254,9 +258,10 @@ def _urban(rng, h, w) -> np.ndarray:
     return img
 
 
-def _scene(rng, h, w) -> Tuple[np.ndarray, str, int]:
+def _scene(rng, h, w, scenes: Sequence[str] = SCENES) -> Tuple[np.ndarray, str, int]:
     """Return (image float32 HxWx3 RGB, scene kind, first ground row)."""
-    kind = rng.choice(["sky", "ground", "urban", "mixed"], p=[0.35, 0.2, 0.2, 0.25])
+    p = np.array([_SCENE_SHARES[k] for k in scenes])
+    kind = rng.choice(list(scenes), p=p / p.sum())
     if kind == "sky":
         return _half_res(_sky, rng, h, w), kind, h
     if kind == "ground":
@@ -334,6 +339,7 @@ def generate_image(
     blur_sigma: Tuple[float, float] = (0.4, 1.1),
     noise_sigma: Tuple[float, float] = (1.5, 6.0),
     clean: bool = False,
+    scenes: Sequence[str] = SCENES,
 ):
     """Generate one image and its objects.
 
@@ -345,6 +351,8 @@ def generate_image(
         contrast: range of the mean absolute colour difference object vs local background.
         blur_sigma, noise_sigma: sensor blur (px) and Gaussian noise (grey levels) ranges.
         clean: flat grey background, no clutter, blur or noise (to check boxes against pixels).
+        scenes: the backgrounds to draw from (a subset of :data:`SCENES`), e.g. ``("sky",)`` for
+            drones against the sky only, where nothing but the targets has small-scale contrast.
 
     Returns:
         ``(image, objects)``: HxWx3 uint8 RGB, and a list of ``{"bbox": [x, y, w, h],
@@ -354,10 +362,12 @@ def generate_image(
     for c in classes:
         if c not in SYNTHETIC_CLASSES:
             raise ValueError(f"unknown synthetic class {c!r}; choose from {SYNTHETIC_CLASSES}")
+    if not scenes or any(k not in SCENES for k in scenes):
+        raise ValueError(f"scenes must be a non-empty subset of {SCENES}, got {tuple(scenes)}")
     if clean:
         img, kind, ground_y = np.full((h, w, 3), 128.0, np.float32), "clean", 0
     else:
-        img, kind, ground_y = _scene(rng, h, w)
+        img, kind, ground_y = _scene(rng, h, w, scenes)
         _draw_clutter(rng, img, int(rng.integers(clutter_per_image[0], clutter_per_image[1] + 1)), ground_y)
     airborne = [c for c in classes if c != "vehicle"]
     n = int(rng.integers(objects_per_image[0], objects_per_image[1] + 1))
