@@ -201,7 +201,7 @@ def test_default_scenes_are_every_scene():
     assert set(SCENES) == {"sky", "ground", "urban", "mixed"}
 
 
-@pytest.mark.parametrize("scenes", [(), ("sky", "sea")])
+@pytest.mark.parametrize("scenes", [(), ("sky", "sea"), "sky"])
 def test_unknown_or_no_scene_is_refused(scenes):
     with pytest.raises(ValueError, match=r"scenes must be a non-empty subset of \('sky'"):
         generate_image(np.random.default_rng(0), SMALL, scenes=scenes)

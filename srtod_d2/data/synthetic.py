@@ -352,7 +352,8 @@ def generate_image(
         blur_sigma, noise_sigma: sensor blur (px) and Gaussian noise (grey levels) ranges.
         clean: flat grey background, no clutter, blur or noise (to check boxes against pixels).
         scenes: the backgrounds to draw from (a subset of :data:`SCENES`), e.g. ``("sky",)`` for
-            drones against the sky only, where nothing but the targets has small-scale contrast.
+            drones against the sky only, where little but the targets and the distractors has
+            small-scale contrast.
 
     Returns:
         ``(image, objects)``: HxWx3 uint8 RGB, and a list of ``{"bbox": [x, y, w, h],
@@ -362,8 +363,9 @@ def generate_image(
     for c in classes:
         if c not in SYNTHETIC_CLASSES:
             raise ValueError(f"unknown synthetic class {c!r}; choose from {SYNTHETIC_CLASSES}")
-    if not scenes or any(k not in SCENES for k in scenes):
-        raise ValueError(f"scenes must be a non-empty subset of {SCENES}, got {tuple(scenes)}")
+    # a bare string would be read letter by letter
+    if isinstance(scenes, str) or not scenes or any(k not in SCENES for k in scenes):
+        raise ValueError(f"scenes must be a non-empty subset of {SCENES}, e.g. ('sky',); got {scenes!r}")
     if clean:
         img, kind, ground_y = np.full((h, w, 3), 128.0, np.float32), "clean", 0
     else:
