@@ -29,9 +29,7 @@ def scene_selectivity(scene, clutter, thresholds, images, size=(1024, 576), seed
                       kernel=LOCAL_MEAN_KERNEL):
     """{threshold (/255): (share of boxes reached, share of other cells marked, share of marked
     cells in a box, share of all cells in a box)} over ``images`` easy-set images of one scene."""
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in SYNTHETIC_EASY.items()}
-    if not clutter:
-        options["clutter_per_image"] = (0, 0)
+    options = dict(SYNTHETIC_EASY, **({} if clutter else {"clutter_per_image": (0, 0)}))
     hits = {t: [] for t in [*thresholds, "ones"]}
     for i in range(images):
         image, objects = generate_image(np.random.default_rng([seed, i]), size, scenes=(scene,), **options)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
 from detectron2.structures import Boxes, Instances
 
@@ -113,8 +114,6 @@ def test_every_variant_builds_the_model_it_names(variant):
 
 @pytest.mark.parametrize("dataset", sorted(bench_gain.CONFIGS))
 def test_every_dataset_config_trains_and_tests_on_registered_sets(dataset):
-    from detectron2.data import DatasetCatalog
-
     cfg = tiny_cfg(str(Path(bench_gain.CONFIGS[dataset]).relative_to("configs")))
     for name in (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST):
         assert name in DatasetCatalog.list(), f"{dataset}: {name} is not registered"
