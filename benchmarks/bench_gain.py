@@ -96,10 +96,21 @@ def start_weights(continue_root, dataset, variant, seed):
     return str(path.resolve())
 
 
-def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu", continue_root=None):
+def shared_weights(path):
+    """The one checkpoint every run starts from (``--init``), as an absolute path; a missing file
+    is an error, not a fresh start."""
+    if not Path(path).is_file():
+        raise SystemExit(f"--init: {path} does not exist")
+    return str(Path(path).resolve())
+
+
+def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu", continue_root=None, init_weights=None):
     out = out_root / dataset / variant / f"seed{seed}"
     done = out / "final_metrics.json"
-    init = start_weights(continue_root, dataset, variant, seed) if continue_root else None
+    if continue_root and init_weights:
+        raise ValueError("continue_root and init_weights both name the weights to start from: pass one")
+    init = (start_weights(continue_root, dataset, variant, seed) if continue_root
+            else shared_weights(init_weights) if init_weights else None)
     if done.exists():
         result = json.loads(done.read_text())
         if result.get("iters", iters) != iters:
@@ -193,9 +204,14 @@ def main():
                     help="torch threads per run (default cores/jobs; set it when several bench_gain share a machine)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda (MODEL.DEVICE of every run)")
-    ap.add_argument("--continue-from", default=None, metavar="DIR",
-                    help="start each run from the model_final.pth of the same variant and seed under DIR "
-                         "(an earlier --out), with a fresh schedule: a second training cycle")
+    start = ap.add_mutually_exclusive_group()
+    start.add_argument("--continue-from", default=None, metavar="DIR",
+                       help="start each run from the model_final.pth of the same variant and seed under DIR "
+                            "(an earlier --out), with a fresh schedule: a second training cycle")
+    start.add_argument("--init", default=None, metavar="PTH",
+                       help="start every run from this checkpoint (weights only; keys a variant lacks, such as "
+                            "the reconstruction head's for the baseline, are skipped), e.g. "
+                            "benchmarks/pretrain_reconstruction.py's")
     args = ap.parse_args()
     print(describe_run())
     print("spread = half the range over seeds\n", flush=True)
@@ -205,7 +221,7 @@ def main():
     jobs = [(v, s) for s in args.seeds for v in args.variants]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {job: pool.submit(run_one, args.dataset, *job, args.iters, threads, Path(args.out), args.device,
-                                   args.continue_from)
+                                   args.continue_from, args.init)
                    for job in jobs}
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()

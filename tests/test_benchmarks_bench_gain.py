@@ -84,6 +84,23 @@ def test_a_finished_run_is_reused_only_from_the_same_start(tmp_path):
         raise AssertionError("a continued run was reused as one from scratch")
 
 
+def test_init_names_the_missing_checkpoint_and_reuses_only_runs_from_it(tmp_path):
+    with pytest.raises(SystemExit, match=f"--init: {tmp_path / 'none.pth'} does not exist"):
+        bench_gain.shared_weights(tmp_path / "none.pth")
+    first, second = tmp_path / "a.pth", tmp_path / "b.pth"
+    first.write_bytes(b"")
+    second.write_bytes(b"")
+    done = tmp_path / "out/synthetic-sky/baseline/seed5/final_metrics.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(json.dumps({**_run(3.0, 4.0), "iters": 400, "device": "cpu", "init": str(first.resolve())}))
+    assert bench_gain.run_one("synthetic-sky", "baseline", 5, 400, 1, tmp_path / "out", init_weights=first)["APt"] == 4.0
+    with pytest.raises(SystemExit, match=f"started from {first.resolve()}, not {second.resolve()}"):
+        bench_gain.run_one("synthetic-sky", "baseline", 5, 400, 1, tmp_path / "out", init_weights=second)
+    with pytest.raises(ValueError, match="pass one"):
+        bench_gain.run_one("synthetic-sky", "baseline", 5, 400, 1, tmp_path / "out", continue_root=tmp_path,
+                           init_weights=first)
+
+
 @pytest.mark.parametrize("variant", sorted(bench_gain.VARIANTS))
 def test_every_variant_builds_the_model_it_names(variant):
     # A misspelt key or an unregistered meta-architecture must fail here, not an hour into a run.
