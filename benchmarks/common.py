@@ -64,6 +64,19 @@ def local_mean_difference(image, kernel=LOCAL_MEAN_KERNEL):
     return difference_map(local_mean, image)
 
 
+def local_mean_batch(backbone, x, sizes, like):
+    """The local-mean difference of each image of the backbone's input batch ``x``, its own
+    pixels only (``sizes``: each image's (h, w); the batch padding stays 0 and no window reaches
+    into it), in a tensor shaped and typed like ``like`` (the (N, 1, H, W) map it replaces)."""
+    import torch
+
+    image = backbone.recover_image(x)
+    local = torch.zeros_like(like)
+    for i, (h, w) in enumerate(sizes):
+        local[i, :, :h, :w] = local_mean_difference(image[i : i + 1, :, :h, :w], LOCAL_MEAN_KERNEL)[0]
+    return local
+
+
 @contextlib.contextmanager
 def dgfe_reads(backbone, make_map):
     """Within the block, DGFE binarises ``make_map(x, diff)`` in place of the reconstruction's

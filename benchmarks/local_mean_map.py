@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
-from common import LOCAL_MEAN_KERNEL, dgfe_reads, local_mean_difference  # noqa: E402
+from common import LOCAL_MEAN_KERNEL, dgfe_reads, local_mean_batch, local_mean_difference  # noqa: E402, F401 (the tests read the kernel and difference here)
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
 
 from srtod_d2.modeling import SRTODRCNN  # noqa: E402
@@ -41,15 +41,7 @@ class LocalMeanMapRCNN(SRTODRCNN):
 
     def forward(self, batched_inputs: List[dict]):
         sizes = [tuple(x["image"].shape[-2:]) for x in batched_inputs]
-
-        def local_mean_map(x, diff):
-            image = self.backbone.recover_image(x)
-            local = torch.zeros_like(diff)
-            for i, (h, w) in enumerate(sizes):
-                local[i, :, :h, :w] = local_mean_difference(image[i : i + 1, :, :h, :w], LOCAL_MEAN_KERNEL)[0]
-            return local
-
-        with dgfe_reads(self.backbone, local_mean_map):
+        with dgfe_reads(self.backbone, lambda x, diff: local_mean_batch(self.backbone, x, sizes, diff)):
             return super().forward(batched_inputs)
 
 

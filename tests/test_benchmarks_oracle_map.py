@@ -84,3 +84,36 @@ def test_test_loader_keeps_the_boxes_resized_with_the_image(tmp_path):
                   for x, y, w, h in (a["bbox"] for a in coco["annotations"] if a["image_id"] == image_id))
     got = sorted(first["instances"].gt_boxes.tensor.tolist())
     assert torch.equal(torch.tensor(got), torch.tensor(want))
+
+
+@pytest.mark.parametrize("arch,combine", [("LocalMeanInBoxesRCNN", torch.logical_and),
+                                          ("LocalMeanPlusBoxesRCNN", torch.logical_or)])
+def test_mixed_maps_are_the_local_mean_map_and_or_the_boxes(arch, combine):
+    from common import local_mean_difference
+
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                 "MODEL.META_ARCHITECTURE", arch, "MODEL.SRTOD.HEAD", "reference")).eval()
+    data = [((64, 80), [[5.0, 6.0, 9.5, 9.0], [40.0, 30.0, 47.0, 52.0]]), ((56, 72), [[0.0, 0.0, 3.0, 2.0]])]
+    inputs = _inputs(data)
+    for x in inputs:  # a flat sky with a bright spot in the first box and one off every box
+        x["image"] = torch.full_like(x["image"], 100.0)
+        x["image"][:, 6:8, 6:8] = 250.0
+        x["image"][:, 20:22, 20:22] = 250.0
+    _, maps = model.inference_with_maps(inputs)
+    t = float(model.backbone.enhancement.effective_threshold())
+    for m, x, ((h, w), boxes) in zip(maps, inputs, data):
+        local = local_mean_difference(x["image"][None] / 255.0)[0, 0] > t
+        inside = oracle.box_map([torch.tensor(boxes)], (1, 1, h, w))[0, 0] > 0
+        assert torch.equal(m["binary"] > 0.5, combine(local, inside))
+        # neither is the box map: one drops box pixels away from the spot, the other adds the
+        # off-box spot
+        assert not torch.equal(m["binary"] > 0.5, inside)
+        assert (m["binary"][20, 20] > 0.5) == (arch == "LocalMeanPlusBoxesRCNN")
+
+
+def test_mixed_maps_refuse_inputs_without_boxes():
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                 "MODEL.META_ARCHITECTURE", "LocalMeanInBoxesRCNN", "MODEL.SRTOD.HEAD", "reference"))
+    with pytest.raises(ValueError, match=r"LocalMeanInBoxesRCNN draws its map .* batched_inputs\[0\] have no"):
+        model.eval()([{"image": torch.zeros(3, 64, 80)}])
