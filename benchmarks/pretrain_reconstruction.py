@@ -58,6 +58,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weights", default=None, metavar="PTH",
+                    help="start from this checkpoint (e.g. an earlier run's, to go on at a lower --lr)")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--save-every", type=int, default=100, help="also keep model_<iter>.pth this often")
     ap.add_argument("--out", required=True)
@@ -78,6 +80,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
 
     model = Trainer.build_model(cfg)
+    if args.weights:
+        if not Path(args.weights).is_file():
+            raise SystemExit(f"--weights: {args.weights} does not exist")
+        DetectionCheckpointer(model).load(args.weights)
     model.train()
     params = [p for p in model.backbone.parameters() if p.requires_grad]
     optim = torch.optim.Adam(params, lr=args.lr)
@@ -103,7 +109,7 @@ def main():
                 checkpointer.save(f"model_{it:07d}")
     checkpointer.save("model_final")
     (out / "log.json").write_text(json.dumps({"config": args.config_file, "opts": args.opts, "iters": args.iters,
-                                              "lr": args.lr, "seed": args.seed, "log": log}, indent=1))
+                                              "lr": args.lr, "seed": args.seed, "weights": args.weights, "log": log}, indent=1))
     print(f"wrote {out / 'model_final.pth'}", flush=True)
 
 

@@ -76,3 +76,19 @@ def test_reconstruction_step_counts_only_image_pixels():
 def test_refuses_a_config_without_the_head(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="MODEL.SRTOD.ENABLED is False"):
         _run_main(monkeypatch, tmp_path, "MODEL.SRTOD.ENABLED", "False")
+
+
+def test_weights_start_the_run_from_a_checkpoint(tmp_path, monkeypatch):
+    name = register_tiny_coco("srtod_tiny_pretrain", tmp_path / "data")
+    first, second = tmp_path / "first", tmp_path / "second"
+    opts = ["--iters", "1", "--warmup", "1", "DATASETS.TRAIN", f"('{name}',)", *SMALL]
+    _run_main(monkeypatch, first, "--lr", "0.01", *opts)
+    # at a learning rate of 0 the second run keeps what it loaded
+    _run_main(monkeypatch, second, "--lr", "0", "--weights", str(first / "model_final.pth"), *opts)
+    a = torch.load(first / "model_final.pth", map_location="cpu", weights_only=False)["model"]
+    b = torch.load(second / "model_final.pth", map_location="cpu", weights_only=False)["model"]
+    for key in ("backbone.bottom_up.stem.conv1.weight", "backbone.recon_head.out_conv.weight"):
+        assert torch.equal(a[key], b[key]), key
+    assert json.loads((second / "log.json").read_text())["weights"] == str(first / "model_final.pth")
+    with pytest.raises(SystemExit, match="--weights: .*none.pth does not exist"):
+        _run_main(monkeypatch, tmp_path / "third", "--weights", str(tmp_path / "none.pth"), *opts)
