@@ -109,8 +109,11 @@ def run_one(dataset, variant, seed, iters, threads, out_root, device="cpu", cont
     done = out / "final_metrics.json"
     if continue_root and init_weights:
         raise ValueError("continue_root and init_weights both name the weights to start from: pass one")
-    init = (start_weights(continue_root, dataset, variant, seed) if continue_root
-            else shared_weights(init_weights) if init_weights else None)
+    init = None
+    if continue_root:
+        init = start_weights(continue_root, dataset, variant, seed)
+    elif init_weights:
+        init = shared_weights(init_weights)
     if done.exists():
         result = json.loads(done.read_text())
         if result.get("iters", iters) != iters:

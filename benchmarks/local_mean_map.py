@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_net  # noqa: E402
-from common import LOCAL_MEAN_KERNEL, dgfe_reads, local_mean_batch, local_mean_difference  # noqa: E402, F401 (tests read them here)
+from common import dgfe_reads, local_mean_batch  # noqa: E402
 from detectron2.modeling import META_ARCH_REGISTRY  # noqa: E402
 
 from srtod_d2.modeling import SRTODRCNN  # noqa: E402

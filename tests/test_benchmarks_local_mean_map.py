@@ -8,6 +8,7 @@ from detectron2.utils.events import EventStorage
 from helpers import load_benchmark, tiny_cfg
 
 local_mean_map = load_benchmark("local_mean_map")
+from common import LOCAL_MEAN_KERNEL, local_mean_difference  # noqa: E402 (on the path once a benchmark is loaded)
 
 
 def _by_loops(image, kernel):
@@ -26,7 +27,7 @@ def test_local_mean_difference_matches_a_window_by_window_count():
     rng = np.random.default_rng(0)
     image = rng.random((3, 11, 14))
     for kernel in (3, 9):
-        got = local_mean_map.local_mean_difference(torch.from_numpy(image)[None], kernel)
+        got = local_mean_difference(torch.from_numpy(image)[None], kernel)
         assert got.shape == (1, 1, 11, 14)
         assert np.allclose(got[0, 0].numpy(), _by_loops(image, kernel))
 
@@ -58,7 +59,7 @@ def test_dgfe_binarises_each_image_local_mean_difference():
     t = float(enhancement.effective_threshold())
     for m, x in zip(maps, data):
         rgb = x["image"].flip(0).numpy() / 255.0  # the config reads BGR
-        want = _by_loops(rgb, local_mean_map.LOCAL_MEAN_KERNEL) > t
+        want = _by_loops(rgb, LOCAL_MEAN_KERNEL) > t
         assert np.array_equal(m["binary"].numpy() > 0.5, want)
         assert 0.005 < want.mean() < 0.2  # the spots and their surround, not the background
         # the reconstruction's own difference map is left as it is
@@ -72,7 +73,7 @@ def test_dgfe_binarises_each_image_local_mean_difference():
     assert {"loss_recon", "loss_cls", "loss_rpn_cls"} <= set(losses)
     for i, x in enumerate(_inputs(sizes, seed=1)):
         h, w = sizes[i]
-        want = _by_loops(x["image"].flip(0).numpy() / 255.0, local_mean_map.LOCAL_MEAN_KERNEL) > t
+        want = _by_loops(x["image"].flip(0).numpy() / 255.0, LOCAL_MEAN_KERNEL) > t
         assert np.array_equal(seen[0][i, 0, :h, :w].numpy() > 0.5, want)
         assert seen[0][i, 0, h:, :].sum() == 0 and seen[0][i, 0, :, w:].sum() == 0  # padding
 
@@ -91,7 +92,7 @@ def test_without_reweighting_dgfe_multiplies_p2_by_mask_plus_one():
     feature, enhanced = seen[0]
     t = float(enhancement.effective_threshold())
     rgb = data[0]["image"].flip(0).numpy() / 255.0
-    binary = torch.from_numpy(_by_loops(rgb, local_mean_map.LOCAL_MEAN_KERNEL) > t).float()
+    binary = torch.from_numpy(_by_loops(rgb, LOCAL_MEAN_KERNEL) > t).float()
     # nearest resize to the stride-4 feature reads every 4th pixel
     cells = torch.zeros(feature.shape[-2:])  # the batch is padded; padding's map is 0
     cells[:16, :20] = binary[::4, ::4]
