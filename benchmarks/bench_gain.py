@@ -51,6 +51,9 @@ VARIANTS = {
     "reference-t05": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
     # a tenth of the reconstruction loss: does the auxiliary task take P2's capacity from detection?
     "reference-recon01": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.1"],
+    # ten times the reconstruction loss: under joint training the head leaves a plain sky at ~19/255
+    # (the map marks 88% of it); does a heavier loss make it reproduce the background?
+    "reference-recon10": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.RECON_LOSS_WEIGHT", "10.0"],
     # t counted from each image's median difference: at 600 it on the synthetic set, 8/255 over the
     # median marks 0.44 of object pixels and 0.16 of the rest (over zero: 0.92 and 0.81)
     "reference-median": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_BASE", "median"],
