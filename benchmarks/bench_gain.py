@@ -73,6 +73,10 @@ VARIANTS = {
     # the same without DGFE's channel attention (P2 times mask + 1): the attention's rescaling or the map?
     "reference-localmean-noreweight": ["MODEL.META_ARCHITECTURE", "LocalMeanNoReweightRCNN", "MODEL.SRTOD.HEAD",
                                        "reference"],
+    # the reconstruction loss on P2 without DGFE (benchmarks/reconstruction_only.py), and DGFE with the
+    # map forced to zeros (its channel attention alone): with reference-t40, which part costs the AP?
+    "reference-nodgfe": ["MODEL.META_ARCHITECTURE", "ReconstructionOnlyRCNN", "MODEL.SRTOD.HEAD", "reference"],
+    "reference-t254": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
@@ -80,7 +84,8 @@ VARIANTS = {
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 # Variants that need a model or loader train_net.py does not register: their own launcher.
 SCRIPTS = {"reference-oracle": "benchmarks/oracle_map.py", "reference-localmean": "benchmarks/local_mean_map.py",
-           "reference-localmean-noreweight": "benchmarks/local_mean_map.py"}
+           "reference-localmean-noreweight": "benchmarks/local_mean_map.py",
+           "reference-nodgfe": "benchmarks/reconstruction_only.py"}
 
 
 def ensure_sirst_link():
