@@ -77,6 +77,9 @@ VARIANTS = {
     # map forced to zeros (its channel attention alone): with reference-t40, which part costs the AP?
     "reference-nodgfe": ["MODEL.META_ARCHITECTURE", "ReconstructionOnlyRCNN", "MODEL.SRTOD.HEAD", "reference"],
     "reference-t254": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"],
+    # the same without the reconstruction loss: DGFE's channel attention on P2 and nothing else
+    "reference-t254-recon0": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843",
+                              "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.0"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
