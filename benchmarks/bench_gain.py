@@ -80,6 +80,9 @@ VARIANTS = {
     # the same without the reconstruction loss: DGFE's channel attention on P2 and nothing else
     "reference-t254-recon0": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843",
                               "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.0"],
+    # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
+    "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+                              "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],

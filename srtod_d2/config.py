@@ -40,6 +40,8 @@ def add_srtod_config(cfg):
     _C.MODEL.SRTOD.THRESHOLD_BASE = "zero"
     # Binary map to feature resolution: "nearest" (reference) or "max" (never skips a 2 px object).
     _C.MODEL.SRTOD.MASK_RESIZE = "nearest"
+    # Training iterations over which the map's weight in DGFE ramps 0 -> 1 (0: full from the start).
+    _C.MODEL.SRTOD.MAP_WARMUP_ITERS = 0
     # Extra FPN level on top: "maxpool" (P6 from P5, as R-CNN) or "p6p7" (P6, P7 from C5).
     _C.MODEL.SRTOD.FPN_TOP_BLOCK = "maxpool"
 

@@ -148,3 +148,14 @@ def test_median_base_still_sends_the_surrogate_gradient_to_t():
 def test_bad_threshold_base_names_the_config_key():
     with pytest.raises(ValueError, match="THRESHOLD_BASE.*'mean'"):
         DifferenceMapEnhancement(16, threshold_base="mean")
+
+
+def test_map_weight_scales_only_the_map_not_the_attention():
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(16, threshold_init=0.1)
+    x = torch.randn(1, 16, 4, 4)
+    mask = (torch.rand(1, 1, 4, 4) > 0.5).float()
+    scale = m.reweighting(x)
+    for w in (0.0, 0.25, 1.0):
+        m.map_weight = w
+        torch.testing.assert_close(m.enhance(x, mask), x * scale + w * x * scale * mask)

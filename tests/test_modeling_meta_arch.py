@@ -177,3 +177,26 @@ def test_efficient_head_detections_are_the_same_with_and_without_full_maps():
         with model.capture_maps():
             raise ValueError("a caller's error")
     assert not model.backbone.keep_full_maps and model._captured is None
+
+
+def test_map_warmup_ramps_the_map_in_training_and_applies_all_of_it_at_inference():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.SRTOD.MAP_WARMUP_ITERS", 40))
+    model.train()
+    weights = {}
+    with EventStorage(start_iter=10) as storage:
+        for it in (10, 30, 40, 55):
+            storage.iter = it
+            model([_sample(60, 52)])
+            weights[it] = storage.history("srtod/map_weight").latest()
+            assert model.backbone.enhancement.map_weight == weights[it]
+    assert weights == pytest.approx({10: 0.25, 30: 0.75, 40: 1.0, 55: 1.0})
+    model.eval()
+    with torch.no_grad():
+        model([_sample(60, 52)])
+    assert model.backbone.enhancement.map_weight == 1.0
+
+
+def test_negative_map_warmup_names_the_config_key():
+    with pytest.raises(ValueError, match="MAP_WARMUP_ITERS must be >= 0"):
+        build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.SRTOD.MAP_WARMUP_ITERS", -5))

@@ -102,6 +102,9 @@ class DifferenceMapEnhancement(nn.Module):
         self.mask_resize = mask_resize
         self.threshold_base = threshold_base
         self.reweighting = ChannelReweighting(channels, reduction)
+        # How much of the map DGFE applies; the meta-architecture ramps it during a map warm-up
+        # (MODEL.SRTOD.MAP_WARMUP_ITERS). Not a parameter or buffer: checkpoints do not hold it.
+        self.map_weight = 1.0
 
     def effective_threshold(self) -> torch.Tensor:
         return self.threshold.clamp(*self.threshold_range)
@@ -144,6 +147,8 @@ class DifferenceMapEnhancement(nn.Module):
         return self.enhance(x, self.resize(binary, x.shape[-2:])), binary
 
     def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x * reweighting(x) * (mask + 1)`` for a binary ``mask`` (N, 1, h, w) already at the
-        feature's resolution."""
+        """``x * reweighting(x) * (map_weight * mask + 1)`` for a binary ``mask`` (N, 1, h, w)
+        already at the feature's resolution (``map_weight`` is 1 but during a map warm-up)."""
+        if self.map_weight != 1.0:
+            mask = mask * self.map_weight
         return x * (self.reweighting(x) * (mask + 1))

@@ -67,20 +67,26 @@ class SRTODMixin:
     in ``srtod_outputs``, from which this adds ``loss_recon`` in training."""
 
     @configurable
-    def __init__(self, *, recon_loss_weight: float = 1.0, **kwargs):
+    def __init__(self, *, recon_loss_weight: float = 1.0, map_warmup_iters: int = 0, **kwargs):
         """
         Args:
             recon_loss_weight: weight of ``loss_recon``.
+            map_warmup_iters: in training, DGFE applies ``min(1, iteration / map_warmup_iters)``
+                of the map (0: all of it from the start, as the paper); always all at inference.
             kwargs: arguments of the detectron2 detector.
         """
         super().__init__(**kwargs)
+        if map_warmup_iters < 0:
+            raise ValueError(f"MODEL.SRTOD.MAP_WARMUP_ITERS must be >= 0, got {map_warmup_iters}")
         self.recon_loss_weight = recon_loss_weight
+        self.map_warmup_iters = int(map_warmup_iters)
         self._captured = None
 
     @classmethod
     def from_config(cls, cfg):
         ret = super().from_config(cfg)
         ret["recon_loss_weight"] = cfg.MODEL.SRTOD.RECON_LOSS_WEIGHT
+        ret["map_warmup_iters"] = cfg.MODEL.SRTOD.MAP_WARMUP_ITERS
         return ret
 
     @property
@@ -89,6 +95,8 @@ class SRTODMixin:
 
     def forward(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         _check_inputs(batched_inputs, len(self.pixel_mean))
+        if self.srtod_enabled:
+            self.backbone.enhancement.map_weight = self._map_weight()
         out = super().forward(batched_inputs)
         if self.srtod_enabled:
             self._add_srtod_outputs(batched_inputs, out)
@@ -96,6 +104,13 @@ class SRTODMixin:
             threshold = self.backbone.enhancement.threshold if self.srtod_enabled else None
             check_finite_losses(out, get_event_storage().iter, threshold)
         return out
+
+    def _map_weight(self) -> float:
+        # Early in training the head reconstructs nothing, so its map marks most of the image and
+        # then moves as the head learns; a warm-up lets the detector learn on P2 * attention first.
+        if not self.training or self.map_warmup_iters == 0:
+            return 1.0
+        return min(1.0, get_event_storage().iter / self.map_warmup_iters)
 
     def preprocess_image(self, batched_inputs: List[Dict[str, torch.Tensor]]):
         images = super().preprocess_image(batched_inputs)
@@ -114,7 +129,10 @@ class SRTODMixin:
         t = float(self.backbone.enhancement.effective_threshold().detach())
         if self.training:
             out["loss_recon"] = self.recon_loss_weight * masked_mse(maps["recon"], maps["image"], sizes)
-            get_event_storage().put_scalar("srtod/threshold_255", t * 255, smoothing_hint=False)
+            storage = get_event_storage()
+            storage.put_scalar("srtod/threshold_255", t * 255, smoothing_hint=False)
+            if self.map_warmup_iters:
+                storage.put_scalar("srtod/map_weight", self.backbone.enhancement.map_weight, smoothing_hint=False)
         if self._captured is not None:
             for i, (h, w) in enumerate(sizes):
                 self._captured.append({
