@@ -159,3 +159,6 @@ def test_map_weight_scales_only_the_map_not_the_attention():
     for w in (0.0, 0.25, 1.0):
         m.map_weight = w
         torch.testing.assert_close(m.enhance(x, mask), x * scale + w * x * scale * mask)
+    m.map_weight = 0.25
+    m.eval()
+    torch.testing.assert_close(m.enhance(x, mask), x * scale + x * scale * mask)

@@ -148,7 +148,8 @@ class DifferenceMapEnhancement(nn.Module):
 
     def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x * reweighting(x) * (map_weight * mask + 1)`` for a binary ``mask`` (N, 1, h, w)
-        already at the feature's resolution (``map_weight`` is 1 but during a map warm-up)."""
-        if self.map_weight != 1.0:
+        already at the feature's resolution (``map_weight`` counts in training only, where a map
+        warm-up sets it; inference always applies the whole map, whoever calls the module)."""
+        if self.training and self.map_weight != 1.0:
             mask = mask * self.map_weight
         return x * (self.reweighting(x) * (mask + 1))
