@@ -80,6 +80,8 @@ VARIANTS = {
     # the same without the reconstruction loss: DGFE's channel attention on P2 and nothing else
     "reference-t254-recon0": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843",
                               "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.0"],
+    # the efficient head with the map of zeros: does the cheaper head carry reference-t254's gain?
+    "efficient-t254": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"],
     # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
     "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
                               "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
