@@ -29,11 +29,12 @@ if ! "$py" -c "import torch, torchvision" 2>/dev/null; then
   pip install ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} $TORCH_SPEC
 fi
 
-# One stamp per requirements content, so an edited requirements file triggers a re-install.
-stamp="$VENV/.srtod-reqs-$(cat requirements.txt requirements-test.txt | cksum | cut -d' ' -f1)"
+# One stamp per requirements content, so an edited requirements or constraints file triggers a
+# re-install.
+stamp="$VENV/.srtod-reqs-$(cat requirements.txt requirements-test.txt constraints.txt | cksum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
-  echo "[setup] installing requirements.txt and requirements-test.txt"
-  pip install -r requirements.txt -r requirements-test.txt
+  echo "[setup] installing requirements.txt and requirements-test.txt (versions in constraints.txt)"
+  pip install -r requirements.txt -r requirements-test.txt -c constraints.txt
   rm -f "$VENV"/.srtod-reqs-*
   touch "$stamp"
 fi

@@ -29,3 +29,16 @@ def test_a_library_not_installed_reads_absent(monkeypatch):
     assert libs == f"libraries: numpy {numpy.__version__}, no-such-package-srtod absent"
     with pytest.raises(metadata.PackageNotFoundError):
         metadata.version("no-such-package-srtod")
+
+
+def test_constraints_pin_exactly_the_libraries_benchmarks_print():
+    from helpers import ROOT
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not name==version"
+            pins[name] = version
+    assert set(pins) == set(common.LIBRARIES)
+    assert "constraints.txt" in (ROOT / "scripts" / "setup_env.sh").read_text()
