@@ -49,6 +49,8 @@ VARIANTS = {
     # the paper's DroneSwarms threshold: on the sky set, a head trained at 8/255 marks 2% of the sky
     # above 40/255 and a quarter of object pixels (max resize at P2: 76% of boxes, 2.6% of other cells)
     "reference-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
+    # the efficient head with the paper's 40/255 map on: is it within the reference head's spread there too?
+    "efficient-t40": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
     "reference-max-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max",
                           "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
     # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1
