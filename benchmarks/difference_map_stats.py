@@ -29,25 +29,44 @@ from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from common import box_map, local_mean_difference  # noqa: E402
 
 
-def p2_hits(binary, boxes, stride=4):
-    """What a binary map (H, W) at input resolution leaves at a stride-``stride`` feature after
-    DGFE's two resizes ("nearest": the top-left pixel of each cell; "max": any pixel of it),
-    padded with zeros to whole cells as the network pads its input. ``boxes`` are XYXY in input
-    pixels. Returns {mode: (share of boxes with a 1 in the cells they overlap, share of the
-    cells no box overlaps that are 1, number of 1 cells that a box overlaps, number of 1 cells)}:
-    the last two give the share of what DGFE emphasises that is an object at all."""
+def p2_cells(binary, stride=4):
+    """The stride-``stride`` cells DGFE's two resizes leave of a binary map (H, W) at input
+    resolution ("nearest": the top-left pixel of each cell; "max": any pixel of it), padded with
+    zeros to whole cells as the network pads its input. Returns {mode: (h, w) bool}."""
     h, w = -(-binary.shape[0] // stride), -(-binary.shape[1] // stride)
     padded = np.zeros((h * stride, w * stride), bool)
     padded[: binary.shape[0], : binary.shape[1]] = binary
-    cells = {"nearest": padded[::stride, ::stride],
-             "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
-    footprint = np.zeros((h, w), bool)
+    return {"nearest": padded[::stride, ::stride],
+            "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
+
+
+def box_spans(boxes, stride=4):
+    """The cells (row0, row1, col0, col1, end exclusive) each XYXY box in input pixels overlaps."""
     spans = []
     for x0, y0, x1, y1 in boxes:
         r0, c0 = int(y0 // stride), int(x0 // stride)
-        r1, c1 = max(r0 + 1, int(np.ceil(y1 / stride))), max(c0 + 1, int(np.ceil(x1 / stride)))
+        spans.append((r0, max(r0 + 1, int(np.ceil(y1 / stride))), c0, max(c0 + 1, int(np.ceil(x1 / stride)))))
+    return spans
+
+
+def marked_boxes(binary, boxes, mode, stride=4):
+    """Per box, whether DGFE's ``mode`` resize of ``binary`` leaves a 1 in any cell it overlaps:
+    the objects whose P2 features the map doubles."""
+    cells = p2_cells(binary, stride)[mode]
+    return np.array([cells[r0:r1, c0:c1].any() for r0, r1, c0, c1 in box_spans(boxes, stride)], bool)
+
+
+def p2_hits(binary, boxes, stride=4):
+    """What a binary map (H, W) at input resolution leaves at a stride-``stride`` feature after
+    DGFE's resize (:func:`p2_cells`). ``boxes`` are XYXY in input pixels. Returns {mode: (share
+    of boxes with a 1 in the cells they overlap, share of the cells no box overlaps that are 1,
+    number of 1 cells that a box overlaps, number of 1 cells)}: the last two give the share of
+    what DGFE emphasises that is an object at all."""
+    cells = p2_cells(binary, stride)
+    spans = box_spans(boxes, stride)
+    footprint = np.zeros(cells["nearest"].shape, bool)
+    for r0, r1, c0, c1 in spans:
         footprint[r0:r1, c0:c1] = True
-        spans.append((r0, r1, c0, c1))
     out = {}
     for mode, m in cells.items():
         hit = [m[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans]

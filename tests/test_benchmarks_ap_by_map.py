@@ -1,0 +1,89 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.modeling import build_model
+
+from helpers import load_benchmark, register_tiny_coco, tiny_cfg
+from srtod_d2.evaluation import evaluate_coco_json
+
+ap_by_map = load_benchmark("ap_by_map")
+stats = load_benchmark("difference_map_stats")
+
+
+def test_marked_boxes_are_the_boxes_p2_hits_counts():
+    rng = np.random.default_rng(1)
+    binary = rng.random((40, 52)) > 0.97
+    boxes = [(1.0, 2.0, 3.0, 4.0), (10.5, 20.0, 17.0, 23.5), (44.0, 30.0, 51.9, 39.9), (25.0, 5.0, 27.0, 6.0)]
+    for mode in ("nearest", "max"):
+        marks = stats.marked_boxes(binary, boxes, mode)
+        assert marks.dtype == bool and marks.shape == (4,)
+        assert marks.mean() == stats.p2_hits(binary, boxes)[mode][0]
+    # a 2x2 target off its cell's top-left pixel: max keeps it, nearest drops it
+    spot = np.zeros((16, 16), bool)
+    spot[5:7, 9:11] = True
+    assert stats.marked_boxes(spot, [(9, 5, 11, 7)], "nearest").tolist() == [False]
+    assert stats.marked_boxes(spot, [(9, 5, 11, 7)], "max").tolist() == [True]
+
+
+def _gt():
+    return {"images": [{"id": 1, "width": 100, "height": 100}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 6, 6], "area": 36, "iscrowd": 0},
+                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [60, 60, 6, 6], "area": 36, "iscrowd": 0},
+                            {"id": 3, "image_id": 1, "category_id": 1, "bbox": [80, 10, 9, 9], "area": 81, "iscrowd": 1}],
+            "categories": [{"id": 1, "name": "a"}]}
+
+
+def test_split_ground_truth_ignores_the_other_half_and_keeps_crowds():
+    gt = _gt()
+    marked_half, missed_half = ap_by_map.split_ground_truth(gt, {1: True, 2: False})
+    assert [a["iscrowd"] for a in marked_half["annotations"]] == [0, 1, 1]
+    assert [a["iscrowd"] for a in missed_half["annotations"]] == [1, 0, 1]
+    assert [a["iscrowd"] for a in gt["annotations"]] == [0, 0, 1]  # the caller's dict is untouched
+
+
+def test_a_detection_on_the_other_half_is_neither_hit_nor_false_positive():
+    # one exact hit on each box and a false positive scored above both: on the whole set the
+    # precision at full recall is 2/3 (AP50 66.7); on each half the other hit is ignored, so it is 1/2
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [30, 40, 6, 6], "score": 0.95},
+            {"image_id": 1, "category_id": 1, "bbox": [10, 10, 6, 6], "score": 0.9},
+            {"image_id": 1, "category_id": 1, "bbox": [60, 60, 6, 6], "score": 0.8}]
+    whole = evaluate_coco_json(_gt(), dets).metrics["AP50"]
+    halves = [evaluate_coco_json(h, dets).metrics["AP50"] for h in ap_by_map.split_ground_truth(_gt(), {1: True, 2: False})]
+    assert whole == pytest.approx(100 * 2 / 3, abs=0.05)
+    assert halves == [pytest.approx(50.0), pytest.approx(50.0)]
+
+
+def _run_folder(folder, cfg):
+    folder.mkdir()
+    torch.manual_seed(0)
+    DetectionCheckpointer(build_model(cfg), save_dir=str(folder)).save("model_final")
+    (folder / "config.yaml").write_text(cfg.dump())
+    return str(folder)
+
+
+def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
+    name = register_tiny_coco("srtod_tiny_ap_by_map", tmp_path / "data", num_images=3)
+    srtod = _run_folder(tmp_path / "srtod", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                                     "MODEL.ROI_HEADS.NUM_CLASSES", 3))
+    base = _run_folder(tmp_path / "base", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                                   "MODEL.ROI_HEADS.NUM_CLASSES", 3, "MODEL.SRTOD.ENABLED", False))
+    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, base])
+    threads = torch.get_num_threads()
+    try:
+        ap_by_map.main()
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    counts = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0])
+              for line in out.splitlines() if line.strip().startswith(("marked:", "missed:"))}
+    boxes = len(json.loads((tmp_path / "data" / "train.json").read_text())["annotations"])
+    assert counts["marked"] + counts["missed"] == boxes
+    rows = [line for line in out.splitlines() if line.startswith(f"| {srtod} |") or line.startswith(f"| {base} |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["marked", "missed", "marked", "missed"]
+    # the baseline has no map: it cannot split the boxes
+    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, base])
+    with pytest.raises(SystemExit, match="SR-TOD is off in this run"):
+        ap_by_map.main()
