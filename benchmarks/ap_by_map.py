@@ -35,7 +35,7 @@ from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
 from common import describe_run  # noqa: E402
 from difference_map_stats import marked_boxes  # noqa: E402
 
-METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
+METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
 
 
 def load_run(run):
