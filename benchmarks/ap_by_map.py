@@ -112,7 +112,7 @@ def main():
             raise SystemExit(f"{d['file_name']}: cannot read the image")
         with split_model.model.capture_maps() as maps:
             dets[0] += coco_detections(split_model(image)["instances"], d["image_id"])
-        binary = maps[0]["binary"].numpy() > 0
+        binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
         hits = marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in boxes], mode)
@@ -125,10 +125,11 @@ def main():
     halves = split_ground_truth(gt, marked)
     areas = {a["id"]: a["area"] for a in gt["annotations"]}
     print(f"{args.dataset}, {len(dicts)} images; the map of {args.runs[0]} "
-          f"({split_cfg.MODEL.SRTOD.THRESHOLD_INIT * 255:.0f}/255 at the start of training, {mode} resize) splits the boxes")
+          f"(threshold {threshold * 255:.2f}/255, {mode} resize) splits the boxes")
     for name, keep in (("marked", True), ("missed", False)):
         ids = [i for i, m in marked.items() if m == keep]
-        bands = [sum(lo <= areas[i] <= hi for i in ids) for lo, hi in ((0, 64), (64, 256), (256, 1024))]  # inclusive, as the bands
+        # inclusive at both ends, as the evaluator's bands: a box of area 64 counts twice
+        bands = [sum(lo <= areas[i] <= hi for i in ids) for lo, hi in ((0, 64), (64, 256), (256, 1024))]
         print(f"  {name}: {len(ids)} boxes (very tiny {bands[0]}, tiny {bands[1]}, small {bands[2]})")
     print("| run | boxes | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
