@@ -27,7 +27,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from detectron2.config import get_cfg  # noqa: E402
-from detectron2.data import DatasetCatalog  # noqa: E402
+from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
+from detectron2.data.datasets.coco import convert_to_coco_dict  # noqa: E402
+from detectron2.evaluation.coco_evaluation import instances_to_coco_json  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
@@ -51,20 +53,6 @@ def load_run(run):
     return cfg, Predictor(cfg)
 
 
-def coco_ground_truth(dicts, num_classes):
-    """COCO ground truth of detectron2 dataset dicts: category ids are the contiguous ids + 1,
-    areas w * h (the AI-TOD bands), annotation ids in reading order from 1."""
-    images, anns = [], []
-    for d in dicts:
-        images.append({"id": d["image_id"], "width": d["width"], "height": d["height"]})
-        for a in d["annotations"]:
-            x, y, w, h = BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYWH_ABS)
-            anns.append({"id": len(anns) + 1, "image_id": d["image_id"], "category_id": a["category_id"] + 1,
-                         "bbox": [x, y, w, h], "area": w * h, "iscrowd": int(a.get("iscrowd", 0))})
-    return {"images": images, "annotations": anns,
-            "categories": [{"id": c, "name": str(c)} for c in range(1, num_classes + 1)]}
-
-
 def split_ground_truth(gt, marked):
     """Two copies of ``gt``: in the first the unmarked boxes are ``iscrowd`` (ignored), in the
     second the marked ones. ``marked`` maps annotation id -> bool; boxes it lacks (crowds) keep
@@ -79,12 +67,14 @@ def split_ground_truth(gt, marked):
     return halves
 
 
-def coco_detections(instances, image_id):
-    """A COCO results list of one image's detectron2 Instances (category ids + 1, as the
-    ground truth's)."""
-    boxes = BoxMode.convert(instances.pred_boxes.tensor.numpy(), BoxMode.XYXY_ABS, BoxMode.XYWH_ABS)
-    return [{"image_id": image_id, "category_id": int(c) + 1, "bbox": [float(v) for v in b], "score": float(s)}
-            for b, s, c in zip(boxes, instances.scores.numpy(), instances.pred_classes.numpy())]
+def to_dataset_ids(results, dataset):
+    """COCO results of detectron2's contiguous class ids in the dataset's category ids, as
+    ``convert_to_coco_dict`` writes the ground truth."""
+    mapping = MetadataCatalog.get(dataset).get("thing_dataset_id_to_contiguous_id", None)
+    if not mapping:
+        return results
+    reverse = {v: k for k, v in mapping.items()}
+    return [{**r, "category_id": reverse[r["category_id"]]} for r in results]
 
 
 def main():
@@ -99,30 +89,33 @@ def main():
     dicts = DatasetCatalog.get(args.dataset)
     dicts = dicts[: args.images] if args.images else dicts
     models = [load_run(r) for r in args.runs]
-    gt = coco_ground_truth(dicts, models[0][0].MODEL.ROI_HEADS.NUM_CLASSES)
+    gt = convert_to_coco_dict(args.dataset)  # ids in reading order, as the records hold them
+    ann_ids = {}
+    for a in gt["annotations"]:
+        ann_ids.setdefault(a["image_id"], []).append(a["id"])
     split_cfg, split_model = models[0]
     if not split_cfg.MODEL.SRTOD.ENABLED:
         raise SystemExit(f"{args.runs[0]}: SR-TOD is off in this run, it has no map to split the boxes by")
     mode = split_cfg.MODEL.SRTOD.MASK_RESIZE
     marked, dets = {}, [[] for _ in models]
-    ann_ids = iter(a["id"] for a in gt["annotations"])
     for d in dicts:
         image = cv2.imread(d["file_name"])
         if image is None:
             raise SystemExit(f"{d['file_name']}: cannot read the image")
         with split_model.model.capture_maps() as maps:
-            dets[0] += coco_detections(split_model(image)["instances"], d["image_id"])
+            dets[0] += instances_to_coco_json(split_model(image)["instances"], d["image_id"])
         binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
         hits = marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in boxes], mode)
-        for a, hit in zip(d["annotations"], hits):
-            ann_id = next(ann_ids)
+        for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), hits):
             if not a.get("iscrowd", 0):
                 marked[ann_id] = bool(hit)
         for k, (_, model) in enumerate(models[1:], 1):
-            dets[k] += coco_detections(model(image)["instances"], d["image_id"])
+            dets[k] += instances_to_coco_json(model(image)["instances"], d["image_id"])
     halves = split_ground_truth(gt, marked)
+    dets = [to_dataset_ids(run_dets, args.dataset) for run_dets in dets]
+    img_ids = [d["image_id"] for d in dicts]
     areas = {a["id"]: a["area"] for a in gt["annotations"]}
     print(f"{args.dataset}, {len(dicts)} images; the map of {args.runs[0]} "
           f"(threshold {threshold * 255:.2f}/255, {mode} resize) splits the boxes")
@@ -135,7 +128,7 @@ def main():
     print("|---|---|" + "---|" * len(METRICS))
     for run, run_dets in zip(args.runs, dets):
         for name, half in zip(("marked", "missed"), halves):
-            result = evaluate_coco_json(half, run_dets).metrics
+            result = evaluate_coco_json(half, run_dets, img_ids=img_ids).metrics
             print(f"| {run} | {name} | " + " | ".join(f"{result[m]:.1f}" for m in METRICS) + " |")
 
 

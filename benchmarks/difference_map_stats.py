@@ -52,8 +52,11 @@ def box_spans(boxes, stride=4):
 def marked_boxes(binary, boxes, mode, stride=4):
     """Per box, whether DGFE's ``mode`` resize of ``binary`` leaves a 1 in any cell it overlaps:
     the objects whose P2 features the map doubles."""
-    cells = p2_cells(binary, stride)[mode]
-    return np.array([cells[r0:r1, c0:c1].any() for r0, r1, c0, c1 in box_spans(boxes, stride)], bool)
+    return _any_in_spans(p2_cells(binary, stride)[mode], box_spans(boxes, stride))
+
+
+def _any_in_spans(cells, spans):
+    return np.array([cells[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans], bool)
 
 
 def p2_hits(binary, boxes, stride=4):
@@ -69,8 +72,8 @@ def p2_hits(binary, boxes, stride=4):
         footprint[r0:r1, c0:c1] = True
     out = {}
     for mode, m in cells.items():
-        hit = [m[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans]
-        out[mode] = (float(np.mean(hit)) if hit else float("nan"), float(m[~footprint].mean()),
+        hit = _any_in_spans(m, spans)
+        out[mode] = (float(hit.mean()) if len(hit) else float("nan"), float(m[~footprint].mean()),
                      int(m[footprint].sum()), int(m.sum()))
     return out
 
