@@ -51,6 +51,10 @@ VARIANTS = {
     "reference-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
     # the efficient head with the paper's 40/255 map on: is it within the reference head's spread there too?
     "efficient-t40": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
+    # the 40/255 map spread one P2 cell: at 40/255 the map marks part of an object (AP75 -7 to -9
+    # on the marked ones, session 26); does doubling its whole extent keep the boxes?
+    "efficient-t40-dil3": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+                           "MODEL.SRTOD.MASK_DILATION", "3"],
     "reference-max-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max",
                           "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
     # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1

@@ -141,6 +141,30 @@ def test_median_base_gives_the_same_p2_on_the_sampled_fast_path():
     torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
 
 
+def test_mask_dilation_reaches_dgfe_alike_on_the_full_and_the_sampled_path():
+    torch.manual_seed(0)
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.HEAD", "efficient",
+                   "MODEL.SRTOD.MASK_DILATION", 3)
+    bb = build_backbone(cfg, ShapeSpec(channels=3)).eval()
+    assert bb.enhancement.mask_dilation == 3
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        bb.keep_full_maps = True
+        bb(x)
+        bb.enhancement.threshold.fill_(_threshold_between_values(bb.srtod_outputs["diff"][..., ::4, ::4]) + 0.2)
+        full = bb(x)
+        mask = F.interpolate(bb.srtod_outputs["binary"], size=full["p2"].shape[-2:], mode="nearest")
+        spread = F.max_pool2d(mask, 3, stride=1, padding=1)
+        assert 0 < mask.mean() < spread.mean() < 1  # a test where dilation changes nothing proves little
+        plain = super(SRTODFPN, bb).forward(x)["p2"]
+        bb.keep_full_maps = False
+        fast = bb(x)
+    assert bb.srtod_outputs is None  # the fast path ran
+    expected = plain * bb.enhancement.reweighting(plain) * (spread + 1)
+    torch.testing.assert_close(full["p2"], expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
+
+
 def test_median_base_reads_each_image_of_a_padded_batch_inside_its_own_size():
     # Image A beside a wider and a taller image sits in padding. Its map must be its own
     # difference over t + the median of its own sampled pixels (not of the padded batch), on the

@@ -92,6 +92,9 @@ def test_threshold_clamped_so_mask_is_never_all_ones_or_nan():
     (dict(threshold_range=(0.0, 0.5)), "THRESHOLD_RANGE"),
     (dict(threshold_grad="learn"), "THRESHOLD_GRAD"),
     (dict(mask_resize="bilinear"), "MASK_RESIZE"),
+    (dict(mask_dilation=2), "MASK_DILATION"),
+    (dict(mask_dilation=0), "MASK_DILATION"),
+    (dict(mask_dilation=3.0), "MASK_DILATION"),
 ])
 def test_bad_settings_name_the_config_key(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -162,3 +165,28 @@ def test_map_weight_scales_only_the_map_not_the_attention():
     m.map_weight = 0.25
     m.eval()
     torch.testing.assert_close(m.enhance(x, mask), x * scale + x * scale * mask)
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_mask_dilation_doubles_every_cell_within_half_the_kernel_of_a_mark(kernel):
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(16, threshold_init=0.1, mask_dilation=kernel)
+    x = torch.randn(2, 16, 7, 9)
+    mask = (torch.rand(2, 1, 7, 9) > 0.9).float()
+    mask[0, 0, 0, 0] = 1  # a mark on the border spreads inward only
+    # a cell is doubled where a mark lies within kernel // 2 cells on both axes
+    r = kernel // 2
+    marks = mask[:, 0].nonzero().tolist()
+    dilated = torch.zeros_like(mask)
+    for n, i, j in marks:
+        dilated[n, 0, max(i - r, 0): i + r + 1, max(j - r, 0): j + r + 1] = 1
+    assert 0 < mask.mean() < dilated.mean() < 1
+    torch.testing.assert_close(m.enhance(x, mask), x * m.reweighting(x) * (dilated + 1))
+
+
+def test_mask_dilation_of_one_leaves_the_map_as_it_is():
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(16, threshold_init=0.1)
+    x = torch.randn(1, 16, 4, 4)
+    mask = (torch.rand(1, 1, 4, 4) > 0.5).float()
+    torch.testing.assert_close(m.enhance(x, mask), x * m.reweighting(x) * (mask + 1))

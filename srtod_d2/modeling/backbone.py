@@ -117,6 +117,7 @@ class SRTODFPN(FPN):
                 reduction=sr.REWEIGHT_REDUCTION,
                 mask_resize=sr.MASK_RESIZE,
                 threshold_base=sr.THRESHOLD_BASE,
+                mask_dilation=sr.MASK_DILATION,
             ),
             in_feature=sr.IN_FEATURE,
             pixel_mean=cfg.MODEL.PIXEL_MEAN,

@@ -72,12 +72,15 @@ class DifferenceMapEnhancement(nn.Module):
         mask_resize: "nearest" (reference) or "max" (adaptive max pooling).
         threshold_base: "zero" (reference: a pixel is 1 where d > t) or "median" (where d exceeds
             its image's median difference by more than t).
+        mask_dilation: odd kernel of a stride-1 max pool over the map at the feature's
+            resolution (1: none).
     """
 
     def __init__(self, channels: int = 256, threshold_init: float = 4 / 255,
                  threshold_grad: str = "none", ste_tau: float = 2 / 255,
                  threshold_range: Tuple[float, float] = (0.5 / 255, 254.5 / 255),
-                 reduction: int = 16, mask_resize: str = "nearest", threshold_base: str = "zero"):
+                 reduction: int = 16, mask_resize: str = "nearest", threshold_base: str = "zero",
+                 mask_dilation: int = 1):
         super().__init__()
         lo, hi = (float(v) for v in threshold_range)
         if not 0 < lo < hi < 1:
@@ -93,6 +96,9 @@ class DifferenceMapEnhancement(nn.Module):
             raise ValueError(f"MODEL.SRTOD.MASK_RESIZE must be one of {MASK_RESIZE_MODES}, got {mask_resize!r}")
         if threshold_base not in THRESHOLD_BASES:
             raise ValueError(f"MODEL.SRTOD.THRESHOLD_BASE must be one of {THRESHOLD_BASES}, got {threshold_base!r}")
+        if isinstance(mask_dilation, bool) or not isinstance(mask_dilation, int) \
+                or mask_dilation < 1 or mask_dilation % 2 == 0:
+            raise ValueError(f"MODEL.SRTOD.MASK_DILATION must be an odd integer >= 1, got {mask_dilation!r}")
         if not ste_tau > 0:
             raise ValueError(f"MODEL.SRTOD.THRESHOLD_STE_TAU must be > 0, got {ste_tau}")
         self.threshold = nn.Parameter(torch.tensor(float(threshold_init)))
@@ -101,6 +107,7 @@ class DifferenceMapEnhancement(nn.Module):
         self.threshold_range = (lo, hi)
         self.mask_resize = mask_resize
         self.threshold_base = threshold_base
+        self.mask_dilation = mask_dilation
         self.reweighting = ChannelReweighting(channels, reduction)
         # How much of the map DGFE applies; the meta-architecture ramps it during a map warm-up
         # (MODEL.SRTOD.MAP_WARMUP_ITERS). Not a parameter or buffer: checkpoints do not hold it.
@@ -148,8 +155,13 @@ class DifferenceMapEnhancement(nn.Module):
 
     def enhance(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x * reweighting(x) * (map_weight * mask + 1)`` for a binary ``mask`` (N, 1, h, w)
-        already at the feature's resolution (``map_weight`` counts in training only, where a map
-        warm-up sets it; inference always applies the whole map, whoever calls the module)."""
+        already at the feature's resolution, dilated first when ``mask_dilation`` > 1
+        (``map_weight`` counts in training only, where a map warm-up sets it; inference always
+        applies the whole map, whoever calls the module)."""
+        if self.mask_dilation > 1:
+            # Here, not in resize(): the efficient head's sampled path binarises at the
+            # feature's resolution directly and reaches DGFE through enhance() alone.
+            mask = F.max_pool2d(mask, self.mask_dilation, stride=1, padding=self.mask_dilation // 2)
         if self.training and self.map_weight != 1.0:
             mask = mask * self.map_weight
         return x * (self.reweighting(x) * (mask + 1))
