@@ -1,7 +1,7 @@
 """AP on the objects an SR-TOD map marks, and on the objects it misses, for several models.
 
 The first run's model splits a dataset's ground-truth boxes in two: those its binary map leaves a
-1 in after DGFE's resize to P2 (with the run's MASK_RESIZE), whose features DGFE doubles, and
+1 in after DGFE's resize to P2 (with the run's MASK_RESIZE and MASK_DILATION), whose features DGFE doubles, and
 the rest. Every run's model is then scored on each half with the AI-TOD metrics, the other half
 marked ``iscrowd`` so that a detection on it is neither a hit nor a false positive. Runs of the
 same seed with and without the map then say where the map's AP goes: to the objects it marks,
@@ -107,7 +107,8 @@ def main():
         binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
-        hits = marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in boxes], mode)
+        hits = marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in boxes], mode,
+                            dilation=split_cfg.MODEL.SRTOD.MASK_DILATION)
         for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), hits):
             if not a.get("iscrowd", 0):
                 marked[ann_id] = bool(hit)

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,10 +50,14 @@ def box_spans(boxes, stride=4):
     return spans
 
 
-def marked_boxes(binary, boxes, mode, stride=4):
-    """Per box, whether DGFE's ``mode`` resize of ``binary`` leaves a 1 in any cell it overlaps:
-    the objects whose P2 features the map doubles."""
-    return _any_in_spans(p2_cells(binary, stride)[mode], box_spans(boxes, stride))
+def marked_boxes(binary, boxes, mode, stride=4, dilation=1):
+    """Per box, whether DGFE's ``mode`` resize of ``binary`` (then its ``MASK_DILATION``) leaves a
+    1 in any cell it overlaps: the objects whose P2 features the map doubles."""
+    cells = p2_cells(binary, stride)[mode]
+    if dilation > 1:
+        cells = F.max_pool2d(torch.from_numpy(cells[None].astype(np.float32)), dilation, stride=1,
+                             padding=dilation // 2)[0].numpy() > 0
+    return _any_in_spans(cells, box_spans(boxes, stride))
 
 
 def _any_in_spans(cells, spans):

@@ -28,6 +28,15 @@ def test_marked_boxes_are_the_boxes_p2_hits_counts():
     assert stats.marked_boxes(spot, [(9, 5, 11, 7)], "max").tolist() == [True]
 
 
+def test_marked_boxes_count_the_cells_the_map_dilation_spreads_to():
+    spot = np.zeros((32, 32), bool)
+    spot[8, 8] = True  # cell (2, 2) at stride 4
+    one_cell_away, two_cells_away = (12.0, 12.0, 14.0, 14.0), (16.0, 8.0, 18.0, 10.0)  # cells (3, 3), (2, 4)
+    assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest").tolist() == [False, False]
+    assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest", dilation=3).tolist() == [True, False]
+    assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest", dilation=5).tolist() == [True, True]
+
+
 def _gt():
     return {"images": [{"id": 1, "width": 100, "height": 100}],
             "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 6, 6], "area": 36, "iscrowd": 0},
