@@ -30,7 +30,7 @@ from detectron2.config import get_cfg  # noqa: E402
 from detectron2.data import DatasetCatalog, MetadataCatalog  # noqa: E402
 from detectron2.data.datasets.coco import convert_to_coco_dict  # noqa: E402
 from detectron2.evaluation.coco_evaluation import instances_to_coco_json  # noqa: E402
-from detectron2.structures import BoxMode  # noqa: E402
+from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
@@ -75,6 +75,36 @@ def to_dataset_ids(results, dataset):
         return results
     reverse = {v: k for k, v in mapping.items()}
     return [{**r, "category_id": reverse[r["category_id"]]} for r in results]
+
+
+def box_fit(gt, dets, ann_ids, min_score=0.3):
+    """How the boxes that find an object fit it. Each ground-truth box of ``ann_ids`` (ids in
+    ``gt``, COCO XYWH) is paired with its best-IoU detection of the same class on its image
+    among ``dets`` (COCO results) scoring at least ``min_score``; a pair of IoU >= 0.5 finds it.
+    Returns the share of boxes found and, over the found ones, the medians of the IoU, of the
+    detection's width and height over the box's, and of the centre offset over sqrt(w * h)."""
+    anns = {a["id"]: a for a in gt["annotations"]}
+    by_image = {}
+    for d in dets:
+        if d["score"] >= min_score:
+            by_image.setdefault((d["image_id"], d["category_id"]), []).append(d["bbox"])
+    rows = []
+    for i in ann_ids:
+        a = anns[i]
+        cands = by_image.get((a["image_id"], a["category_id"]))
+        if not cands:
+            continue
+        xyxy = BoxMode.convert(torch.tensor([a["bbox"]] + cands, dtype=torch.float64), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
+        iou = pairwise_iou(Boxes(xyxy[:1]), Boxes(xyxy[1:]))[0]
+        k = int(iou.argmax())
+        if iou[k] >= 0.5:
+            (x, y, w, h), (dx, dy, dw, dh) = a["bbox"], cands[k]
+            offset = np.hypot(dx + dw / 2 - x - w / 2, dy + dh / 2 - y - h / 2) / np.sqrt(w * h)
+            rows.append((float(iou[k]), dw / w, dh / h, offset))
+    found = np.array(rows).reshape(-1, 4)
+    med = np.median(found, axis=0) if len(found) else np.full(4, np.nan)
+    return {"found": len(found) / max(len(ann_ids), 1), "iou": med[0], "width": med[1], "height": med[2],
+            "offset": med[3]}
 
 
 def main():
@@ -131,6 +161,14 @@ def main():
         for name, half in zip(("marked", "missed"), halves):
             result = evaluate_coco_json(half, run_dets, img_ids=img_ids).metrics
             print(f"| {run} | {name} | " + " | ".join(f"{result[m]:.1f}" for m in METRICS) + " |")
+    print("box fit (each box's best-IoU detection of score >= 0.3; found: IoU >= 0.5; medians over the found)")
+    print("| run | boxes | found | IoU | width ratio | height ratio | centre offset / sqrt(wh) |")
+    print("|---|---|---|---|---|---|---|")
+    for run, run_dets in zip(args.runs, dets):
+        for name, keep in (("marked", True), ("missed", False)):
+            fit = box_fit(gt, run_dets, [i for i, m in marked.items() if m == keep])
+            print(f"| {run} | {name} | {fit['found']:.3f} | {fit['iou']:.3f} | {fit['width']:.3f} | "
+                  f"{fit['height']:.3f} | {fit['offset']:.3f} |")
 
 
 if __name__ == "__main__":

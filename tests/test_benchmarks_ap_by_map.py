@@ -65,6 +65,27 @@ def test_a_detection_on_the_other_half_is_neither_hit_nor_false_positive():
     assert halves == [pytest.approx(50.0), pytest.approx(50.0)]
 
 
+def test_box_fit_pairs_each_box_with_its_best_detection_of_enough_score():
+    gt = {"images": [{"id": 1}, {"id": 2}],
+          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 10, 10]},
+                          {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 50, 4, 4]},
+                          {"id": 3, "image_id": 2, "category_id": 1, "bbox": [80, 80, 6, 6]},
+                          {"id": 4, "image_id": 2, "category_id": 1, "bbox": [20, 20, 6, 6]}]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [12, 10, 10, 10], "score": 0.9},  # box 1: IoU 80/120
+            {"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10], "score": 0.9},  # box 1: IoU 0.5, not its best
+            {"image_id": 1, "category_id": 2, "bbox": [10, 10, 10, 10], "score": 0.9},  # another class
+            {"image_id": 1, "category_id": 1, "bbox": [50, 50, 4, 4], "score": 0.2},    # box 2 exactly, score too low
+            {"image_id": 1, "category_id": 1, "bbox": [50, 50, 8, 4], "score": 0.5},    # box 2: IoU 16/32, twice as wide
+            {"image_id": 2, "category_id": 1, "bbox": [80, 80, 6, 6], "score": 0.1}]    # box 3: score too low
+    fit = ap_by_map.box_fit(gt, dets, [1, 2, 3])
+    assert fit["found"] == pytest.approx(2 / 3)
+    assert fit["iou"] == pytest.approx((80 / 120 + 0.5) / 2)
+    assert fit["width"] == pytest.approx((1 + 2) / 2) and fit["height"] == pytest.approx(1.0)
+    # centre offsets: 2 px over sqrt(10 * 10), 2 px over sqrt(4 * 4)
+    assert fit["offset"] == pytest.approx((0.2 + 0.5) / 2)
+    assert ap_by_map.box_fit(gt, dets, [3, 4])["found"] == 0.0
+
+
 def _run_folder(folder, cfg):
     folder.mkdir()
     torch.manual_seed(0)
@@ -91,7 +112,9 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
     boxes = len(json.loads((tmp_path / "data" / "train.json").read_text())["annotations"])
     assert counts["marked"] + counts["missed"] == boxes
     rows = [line for line in out.splitlines() if line.startswith(f"| {srtod} |") or line.startswith(f"| {base} |")]
-    assert [r.split("|")[2].strip() for r in rows] == ["marked", "missed", "marked", "missed"]
+    # the AP table, then the box-fit table
+    assert [r.split("|")[2].strip() for r in rows] == ["marked", "missed"] * 4
+    assert all(0 <= float(r.split("|")[3]) <= 1 for r in rows[4:])  # the share of boxes found
     # the baseline has no map: it cannot split the boxes
     monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, base])
     with pytest.raises(SystemExit, match="SR-TOD is off in this run"):
