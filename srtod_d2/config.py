@@ -41,7 +41,7 @@ def add_srtod_config(cfg):
     # Binary map to feature resolution: "nearest" (reference) or "max" (never skips a 2 px object).
     _C.MODEL.SRTOD.MASK_RESIZE = "nearest"
     # Odd max-pool kernel over the map at feature resolution: 3 spreads each mark one cell, so an
-    # object marked on part of its extent is doubled whole (1: the paper's map, unchanged).
+    # object two cells across marked anywhere is doubled whole (1: the paper's map, unchanged).
     _C.MODEL.SRTOD.MASK_DILATION = 1
     # Training iterations over which the map's weight in DGFE ramps 0 -> 1 (0: full from the start).
     _C.MODEL.SRTOD.MAP_WARMUP_ITERS = 0
