@@ -30,15 +30,19 @@ from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from common import box_map, local_mean_difference  # noqa: E402
 
 
-def p2_cells(binary, stride=4):
+def p2_cells(binary, stride=4, dilation=1):
     """The stride-``stride`` cells DGFE's two resizes leave of a binary map (H, W) at input
     resolution ("nearest": the top-left pixel of each cell; "max": any pixel of it), padded with
-    zeros to whole cells as the network pads its input. Returns {mode: (h, w) bool}."""
+    zeros to whole cells as the network pads its input, then spread by ``MASK_DILATION``
+    ``dilation``. Returns {mode: (h, w) bool}."""
     h, w = -(-binary.shape[0] // stride), -(-binary.shape[1] // stride)
     padded = np.zeros((h * stride, w * stride), bool)
     padded[: binary.shape[0], : binary.shape[1]] = binary
-    return {"nearest": padded[::stride, ::stride],
-            "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
+    cells = {"nearest": padded[::stride, ::stride], "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
+    if dilation > 1:
+        cells = {mode: F.max_pool2d(torch.from_numpy(c[None].astype(np.float32)), dilation, stride=1,
+                                    padding=dilation // 2)[0].numpy() > 0 for mode, c in cells.items()}
+    return cells
 
 
 def box_spans(boxes, stride=4):
@@ -53,24 +57,20 @@ def box_spans(boxes, stride=4):
 def marked_boxes(binary, boxes, mode, stride=4, dilation=1):
     """Per box, whether DGFE's ``mode`` resize of ``binary`` (then its ``MASK_DILATION``) leaves a
     1 in any cell it overlaps: the objects whose P2 features the map doubles."""
-    cells = p2_cells(binary, stride)[mode]
-    if dilation > 1:
-        cells = F.max_pool2d(torch.from_numpy(cells[None].astype(np.float32)), dilation, stride=1,
-                             padding=dilation // 2)[0].numpy() > 0
-    return _any_in_spans(cells, box_spans(boxes, stride))
+    return _any_in_spans(p2_cells(binary, stride, dilation)[mode], box_spans(boxes, stride))
 
 
 def _any_in_spans(cells, spans):
     return np.array([cells[r0:r1, c0:c1].any() for r0, r1, c0, c1 in spans], bool)
 
 
-def p2_hits(binary, boxes, stride=4):
+def p2_hits(binary, boxes, stride=4, dilation=1):
     """What a binary map (H, W) at input resolution leaves at a stride-``stride`` feature after
-    DGFE's resize (:func:`p2_cells`). ``boxes`` are XYXY in input pixels. Returns {mode: (share
+    DGFE's resize and ``dilation`` (:func:`p2_cells`). ``boxes`` are XYXY in input pixels. Returns {mode: (share
     of boxes with a 1 in the cells they overlap, share of the cells no box overlaps that are 1,
     number of 1 cells that a box overlaps, number of 1 cells)}: the last two give the share of
     what DGFE emphasises that is an object at all."""
-    cells = p2_cells(binary, stride)
+    cells = p2_cells(binary, stride, dilation)
     spans = box_spans(boxes, stride)
     footprint = np.zeros(cells["nearest"].shape, bool)
     for r0, r1, c0, c1 in spans:
@@ -127,6 +127,7 @@ def main():
     cfg.merge_from_file(args.config)
     cfg.merge_from_list(["MODEL.WEIGHTS", args.weights, *args.opts])
     predictor = Predictor(cfg)
+    dilation = cfg.MODEL.SRTOD.MASK_DILATION
     on_obj, on_bg, d_obj, d_bg, all_obj, all_bg = [], [], [], [], [], []
     above = {t: ([], []) for t in args.thresholds}
     at_p2 = {t: [] for t in ["model", *args.thresholds, "ones"]}
@@ -153,7 +154,7 @@ def main():
             lm = local_mean_difference(maps[0]["image"][None], k)[0, 0].numpy()
             obj.append(lm[inside] * 255)
             bg.append(lm[~inside] * 255)
-            hits.append(p2_hits(lm > maps[0]["threshold"], boxes))
+            hits.append(p2_hits(lm > maps[0]["threshold"], boxes, dilation=dilation))
         for t, hits in at_p2.items():
             if t == "model":
                 marked = binary == 1
@@ -161,7 +162,7 @@ def main():
                 marked = np.ones_like(binary, bool)
             else:
                 marked = diff * 255 > t
-            hits.append(p2_hits(marked, boxes))
+            hits.append(p2_hits(marked, boxes, dilation=dilation))
         for t, (obj, bg) in above.items():
             obj.append((diff_obj > t).mean())
             bg.append((diff_bg > t).mean())
@@ -180,7 +181,8 @@ def main():
               f"pixels, {np.mean(bg > t):.3f} of the rest; at P2: {format_p2(hits)}")
     for t, (obj, bg) in above.items():
         print(f"  difference > {t:g}/255 on {np.mean(obj):.3f} of object-box pixels, {np.mean(bg):.3f} of the rest")
-    print("at P2 (stride 4) after the resize: share of boxes with a 1 in their cells / share of other cells that are 1 "
+    spread = f" and MASK_DILATION {dilation}" if dilation > 1 else ""
+    print(f"at P2 (stride 4) after the resize{spread}: share of boxes with a 1 in their cells / share of other cells that are 1 "
           "(share of the 1 cells that a box overlaps, pooled)")
     for t, hits in at_p2.items():
         if t == "model":

@@ -35,6 +35,9 @@ def test_marked_boxes_count_the_cells_the_map_dilation_spreads_to():
     assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest").tolist() == [False, False]
     assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest", dilation=3).tolist() == [True, False]
     assert stats.marked_boxes(spot, [one_cell_away, two_cells_away], "nearest", dilation=5).tolist() == [True, True]
+    # p2_hits counts the spread cells too: 9 marked cells at dilation 3, one of them in the first box
+    hits = stats.p2_hits(spot, [one_cell_away], dilation=3)["nearest"]
+    assert hits[0] == 1.0 and hits[2:] == (1, 9)
 
 
 def _gt():
