@@ -79,6 +79,10 @@ def to_dataset_ids(results, dataset):
     return [{**r, "category_id": reverse[r["category_id"]]} for r in results]
 
 
+def _xyxy(xywh_list):
+    return BoxMode.convert(torch.tensor(xywh_list, dtype=torch.float64), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
+
+
 def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
     """How the boxes that find an object fit it. Each ground-truth box of ``ann_ids`` (ids in
     ``gt``, COCO XYWH) is paired with its best-IoU detection of the same class on its image
@@ -90,14 +94,16 @@ def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
     for d in dets:
         if d["score"] >= min_score:
             by_image.setdefault((d["image_id"], d["category_id"]), []).append(d["bbox"])
+    # each image's candidates converted once, not once per box they are compared with
+    cand_boxes = {key: Boxes(_xyxy(v)) for key, v in by_image.items()}
     rows = []
     for i in ann_ids:
         a = anns[i]
-        cands = by_image.get((a["image_id"], a["category_id"]))
-        if not cands:
+        key = (a["image_id"], a["category_id"])
+        if key not in cand_boxes:
             continue
-        xyxy = BoxMode.convert(torch.tensor([a["bbox"]] + cands, dtype=torch.float64), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
-        iou = pairwise_iou(Boxes(xyxy[:1]), Boxes(xyxy[1:]))[0]
+        cands = by_image[key]
+        iou = pairwise_iou(Boxes(_xyxy([a["bbox"]])), cand_boxes[key])[0]
         k = int(iou.argmax())
         if iou[k] >= 0.5:
             (x, y, w, h), (dx, dy, dw, dh) = a["bbox"], cands[k]
@@ -152,8 +158,9 @@ def main():
     areas = {a["id"]: a["area"] for a in gt["annotations"]}
     print(f"{args.dataset}, {len(dicts)} images; the map of {args.runs[0]} "
           f"(threshold {threshold * 255:.2f}/255, {mode} resize) splits the boxes")
-    for name, keep in (("marked", True), ("missed", False)):
-        ids = [i for i, m in marked.items() if m == keep]
+    half_ids = {name: [i for i, m in marked.items() if m == keep]
+                for name, keep in (("marked", True), ("missed", False))}
+    for name, ids in half_ids.items():
         # inclusive at both ends, as the evaluator's bands: a box of area 64 counts twice
         bands = [sum(lo <= areas[i] <= hi for i in ids) for lo, hi in ((0, 64), (64, 256), (256, 1024))]
         print(f"  {name}: {len(ids)} boxes (very tiny {bands[0]}, tiny {bands[1]}, small {bands[2]})")
@@ -168,8 +175,8 @@ def main():
     print("| run | boxes | found | IoU | width ratio | height ratio | centre offset / sqrt(wh) |")
     print("|---|---|---|---|---|---|---|")
     for run, run_dets in zip(args.runs, dets):
-        for name, keep in (("marked", True), ("missed", False)):
-            fit = box_fit(gt, run_dets, [i for i, m in marked.items() if m == keep])
+        for name, ids in half_ids.items():
+            fit = box_fit(gt, run_dets, ids)
             print(f"| {run} | {name} | {fit['found']:.3f} | {fit['iou']:.3f} | {fit['width']:.3f} | "
                   f"{fit['height']:.3f} | {fit['offset']:.3f} |")
 
