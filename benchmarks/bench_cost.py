@@ -206,7 +206,7 @@ def main():
     else:
         peak_memory = peak_memory_child
     params = {k: sum(p.numel() for p in m.parameters()) / 1e6 for k, m in models.items()}
-    results = {"device": args.device, "params_M": params, "sizes": {}}
+    results = {"device": args.device, "config": args.config, "params_M": params, "sizes": {}}
     for size in args.sizes:
         w, h = map(int, size.split("x"))
         lat = time_inference(models, h, w, args.reps)
