@@ -5,7 +5,8 @@ ratio over the baseline in bench_cost's JSON (``--cost``, repeatable: a variant 
 the first file that has it; each ratio was measured side by side with that run's baseline), at
 ``--size``. A variant bench_cost did not time takes the ratio of the head it runs at inference
 (``efficient-t40-dil3`` -> ``srtod-efficient``) when it differs from it only in what leaves the
-inference cost as it is (see COST_NEUTRAL). ``--metric`` takes several metrics, one row each.
+inference cost as it is (see COST_NEUTRAL). ``--metric`` takes several metrics, one row each;
+``--minus baseline`` plots same-seed differences from the baseline instead of the metric itself.
 
     .venv/bin/python benchmarks/plot_ap_vs_cost.py --cost benchmarks/results/cost_r50.json \\
         --panel "synthetic-easy, 250 it=benchmarks/results/gain/synthetic-easy" --out docs/ap_vs_cost.png
@@ -44,22 +45,41 @@ def cost_key(variant: str, ratios: dict):
         name = shorter
 
 
-def panel_points(run_dir: Path, ratios: dict, metric: str, min_seeds: int = 1):
-    """(variant, cost key, latency ratio, mean, min, max, seeds) for every variant with at least
-    ``min_seeds`` runs and a cost."""
+def seed_values(variant_dir: Path, metric: str) -> dict:
+    """{seed folder name: metric} over the variant's finished runs."""
+    values = {}
+    for path in sorted(variant_dir.glob("seed*/final_metrics.json")):
+        run = json.loads(path.read_text())
+        if metric not in run:
+            raise SystemExit(f"{path} has no metric {metric!r} (it has {', '.join(sorted(run))})")
+        values[path.parent.name] = run[metric]
+    return values
+
+
+def panel_points(run_dir: Path, ratios: dict, metric: str, min_seeds: int = 1, minus: str = ""):
+    """(variant, cost key, latency ratio, y, low, high, seeds) for every variant with at least
+    ``min_seeds`` runs and a cost: y the mean over seeds, low / high their range; with ``minus``
+    (a variant of the same folder) y is the mean same-seed difference from it over the seeds both
+    have, low / high one standard error either side, and ``minus`` itself is left out."""
+    if minus and not (run_dir / minus).is_dir():
+        raise SystemExit(f"--minus {minus}: no such variant in {run_dir}")
+    base = seed_values(run_dir / minus, metric) if minus else {}
     points = []
-    for variant_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+    for variant_dir in sorted(p for p in run_dir.iterdir() if p.is_dir() and p.name != minus):
         key = cost_key(variant_dir.name, ratios)
-        files = sorted(variant_dir.glob("seed*/final_metrics.json"))
-        if len(files) < max(min_seeds, 1) or key is None:
+        values = seed_values(variant_dir, metric)
+        if minus:
+            values = {seed: v - base[seed] for seed, v in values.items() if seed in base}
+        vals = list(values.values())
+        if len(vals) < max(min_seeds, 1) or key is None:
             continue
-        vals = []
-        for path in files:
-            run = json.loads(path.read_text())
-            if metric not in run:
-                raise SystemExit(f"{path} has no metric {metric!r} (it has {', '.join(sorted(run))})")
-            vals.append(run[metric])
-        points.append((variant_dir.name, key, ratios[key], statistics.mean(vals), min(vals), max(vals), len(vals)))
+        mean = statistics.mean(vals)
+        if minus:
+            se = statistics.stdev(vals) / len(vals) ** 0.5 if len(vals) > 1 else 0.0
+            low, high = mean - se, mean + se
+        else:
+            low, high = min(vals), max(vals)
+        points.append((variant_dir.name, key, ratios[key], mean, low, high, len(vals)))
     return points
 
 
@@ -79,6 +99,8 @@ def main():
     ap.add_argument("--min-seeds", type=int, default=1, help="leave out variants with fewer finished seeds")
     ap.add_argument("--dodge", type=float, default=0.0,
                     help="x step between variants that share a latency ratio, so their bars do not overlap")
+    ap.add_argument("--minus", default="", metavar="VARIANT",
+                    help="plot each variant's mean same-seed difference from VARIANT (bars: one standard error)")
     ap.add_argument("--panel", action="append", required=True, metavar="TITLE=DIR")
     ap.add_argument("--out", default=str(ROOT / "docs/ap_vs_cost.png"))
     args = ap.parse_args()
@@ -102,7 +124,7 @@ def main():
         if not sep or not Path(run_dir).is_dir():
             raise SystemExit(f"--panel {spec!r}: expected TITLE=DIR with an existing DIR")
         for row, metric in enumerate(args.metric):
-            points = panel_points(Path(run_dir), ratios, metric, args.min_seeds)
+            points = panel_points(Path(run_dir), ratios, metric, args.min_seeds, args.minus)
             if not points:
                 raise SystemExit(f"--panel {spec!r}: no variant there has {args.min_seeds}+ runs and a cost in {args.cost}")
             shift = dodge(points, args.dodge)
@@ -114,7 +136,11 @@ def main():
                             label=f"{variant} ({n} seeds)")
             ax.set_title(title)
             ax.set_xlabel(f"inference latency / baseline at {args.size}\n({device}; {', '.join(sorted(configs))})")
-            ax.set_ylabel(f"{metric} (mean and range over seeds)")
+            if args.minus:
+                ax.axhline(0.0, color="grey", linewidth=1)
+                ax.set_ylabel(f"{metric} minus {args.minus}, same seed (mean ± s.e.)")
+            else:
+                ax.set_ylabel(f"{metric} (mean and range over seeds)")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()

@@ -79,3 +79,16 @@ def test_main_writes_one_panel_per_metric_and_says_whose_ratio_each_point_takes(
                                       "--out", str(out)])
     with pytest.raises(SystemExit, match="has no size 1920x1080 \\(it has 1024x576\\)"):
         plot.main()
+
+
+def test_minus_gives_the_mean_same_seed_difference_and_its_standard_error(tmp_path):
+    _runs(tmp_path, {"baseline": {5: {"APvt": 40.0}, 6: {"APvt": 44.0}, 7: {"APvt": 39.0}},
+                     # seed 8 has no baseline run: left out of the pairing
+                     "efficient-t40": {5: {"APvt": 37.0}, 6: {"APvt": 40.0}, 7: {"APvt": 34.0}, 8: {"APvt": 99.0}}})
+    (variant, key, x, mean, low, high, n), = plot.panel_points(tmp_path, RATIOS, "APvt", minus="baseline")
+    diffs = [37.0 - 40.0, 40.0 - 44.0, 34.0 - 39.0]  # -3, -4, -5
+    se = (sum((d + 4.0) ** 2 for d in diffs) / 2) ** 0.5 / 3 ** 0.5
+    assert (variant, key, x, n) == ("efficient-t40", "srtod-efficient", 1.05, 3)
+    assert mean == pytest.approx(-4.0) and (low, high) == pytest.approx((-4.0 - se, -4.0 + se))
+    with pytest.raises(SystemExit, match="--minus reference: no such variant in"):
+        plot.panel_points(tmp_path, RATIOS, "APvt", minus="reference")
