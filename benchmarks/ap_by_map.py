@@ -35,7 +35,7 @@ from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
 from common import describe_run  # noqa: E402
-from difference_map_stats import marked_boxes  # noqa: E402
+from difference_map_stats import marked_boxes, p2_cells  # noqa: E402
 
 METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
 # Box fit reads the detections a deployment would keep, not the long tail AP ranks.
@@ -83,6 +83,52 @@ def _xyxy(xywh_list):
     return BoxMode.convert(torch.tensor(xywh_list, dtype=torch.float64), BoxMode.XYWH_ABS, BoxMode.XYXY_ABS)
 
 
+def _candidates(dets, min_score):
+    """{(image id, category id): (COCO boxes, scores, the boxes as ``Boxes``)} of the detections
+    scoring at least ``min_score``; each image's converted once, not once per box compared with."""
+    groups = {}
+    for d in dets:
+        if d["score"] >= min_score:
+            boxes, scores = groups.setdefault((d["image_id"], d["category_id"]), ([], []))
+            boxes.append(d["bbox"])
+            scores.append(d["score"])
+    return {key: (boxes, np.array(scores), Boxes(_xyxy(boxes))) for key, (boxes, scores) in groups.items()}
+
+
+def _pairs(anns, ann_ids, candidates):
+    """(id, candidate COCO boxes, their scores, their IoUs with the box) for each box of ``ann_ids``
+    that has candidates of its class on its image."""
+    for i in ann_ids:
+        key = (anns[i]["image_id"], anns[i]["category_id"])
+        if key in candidates:
+            boxes, scores, as_boxes = candidates[key]
+            yield i, boxes, scores, pairwise_iou(Boxes(_xyxy([anns[i]["bbox"]])), as_boxes)[0].numpy()
+
+
+def found_scores(gt, dets, ann_ids):
+    """Per box of ``ann_ids``, the highest score among the detections of its class on its image
+    that overlap it at IoU >= 0.5 (any score the model kept), 0 where none does: how confidently
+    the model finds each object, apart from where it ranks against false positives."""
+    anns = {a["id"]: a for a in gt["annotations"]}
+    best = dict.fromkeys(ann_ids, 0.0)
+    for i, _, scores, iou in _pairs(anns, ann_ids, _candidates(dets, 0.0)):
+        hit = scores[iou >= 0.5]
+        best[i] = float(hit.max()) if len(hit) else 0.0
+    return np.array([best[i] for i in ann_ids])
+
+
+def background_detections(gt_boxes, det_boxes, det_scores, min_score=FIT_MIN_SCORE, max_iou=0.1):
+    """Which detections (XYXY arrays) score at least ``min_score`` and overlap no ground-truth
+    box (crowds included) at IoU ``max_iou`` or more: detections on sky, clutter or distractors,
+    not poorly placed boxes on an object."""
+    keep = np.asarray(det_scores) >= min_score
+    if len(gt_boxes) and len(det_boxes):
+        iou = pairwise_iou(Boxes(torch.as_tensor(det_boxes, dtype=torch.float32).reshape(-1, 4)),
+                           Boxes(torch.as_tensor(gt_boxes, dtype=torch.float32).reshape(-1, 4)))
+        keep &= (iou.max(dim=1).values < max_iou).numpy()
+    return keep
+
+
 def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
     """How the boxes that find an object fit it. Each ground-truth box of ``ann_ids`` (ids in
     ``gt``, COCO XYWH) is paired with its best-IoU detection of the same class on its image
@@ -90,23 +136,11 @@ def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
     Returns the share of boxes found and, over the found ones, the medians of the IoU, of the
     detection's width and height over the box's, and of the centre offset over sqrt(w * h)."""
     anns = {a["id"]: a for a in gt["annotations"]}
-    by_image = {}
-    for d in dets:
-        if d["score"] >= min_score:
-            by_image.setdefault((d["image_id"], d["category_id"]), []).append(d["bbox"])
-    # each image's candidates converted once, not once per box they are compared with
-    cand_boxes = {key: Boxes(_xyxy(v)) for key, v in by_image.items()}
     rows = []
-    for i in ann_ids:
-        a = anns[i]
-        key = (a["image_id"], a["category_id"])
-        if key not in cand_boxes:
-            continue
-        cands = by_image[key]
-        iou = pairwise_iou(Boxes(_xyxy([a["bbox"]])), cand_boxes[key])[0]
+    for i, cands, _, iou in _pairs(anns, ann_ids, _candidates(dets, min_score)):
         k = int(iou.argmax())
         if iou[k] >= 0.5:
-            (x, y, w, h), (dx, dy, dw, dh) = a["bbox"], cands[k]
+            (x, y, w, h), (dx, dy, dw, dh) = anns[i]["bbox"], cands[k]
             offset = np.hypot(dx + dw / 2 - x - w / 2, dy + dh / 2 - y - h / 2) / np.sqrt(w * h)
             rows.append((float(iou[k]), dw / w, dh / h, offset))
     found = np.array(rows).reshape(-1, 4)
@@ -134,24 +168,36 @@ def main():
     split_cfg, split_model = models[0]
     if not split_cfg.MODEL.SRTOD.ENABLED:
         raise SystemExit(f"{args.runs[0]}: SR-TOD is off in this run, it has no map to split the boxes by")
-    mode = split_cfg.MODEL.SRTOD.MASK_RESIZE
+    mode, dilation = split_cfg.MODEL.SRTOD.MASK_RESIZE, split_cfg.MODEL.SRTOD.MASK_DILATION
     marked, dets = {}, [[] for _ in models]
+    # per run: detections >= FIT_MIN_SCORE, those on no box, those of them on a cell the map marks
+    background = np.zeros((len(models), 3), int)
+    marked_cells = total_cells = 0
     for d in dicts:
         image = cv2.imread(d["file_name"])
         if image is None:
             raise SystemExit(f"{d['file_name']}: cannot read the image")
         with split_model.model.capture_maps() as maps:
-            dets[0] += instances_to_coco_json(split_model(image)["instances"], d["image_id"])
+            outputs = [split_model(image)["instances"]]
+        outputs += [model(image)["instances"] for _, model in models[1:]]
         binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
+
+        def on_map(xyxy):
+            return marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in xyxy], mode,
+                                dilation=dilation)
+
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
-        hits = marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in boxes], mode,
-                            dilation=split_cfg.MODEL.SRTOD.MASK_DILATION)
-        for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), hits):
+        for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), on_map(boxes)):
             if not a.get("iscrowd", 0):
                 marked[ann_id] = bool(hit)
-        for k, (_, model) in enumerate(models[1:], 1):
-            dets[k] += instances_to_coco_json(model(image)["instances"], d["image_id"])
+        cells = p2_cells(binary, dilation=dilation)[mode]
+        marked_cells, total_cells = marked_cells + int(cells.sum()), total_cells + cells.size
+        for k, inst in enumerate(outputs):
+            dets[k] += instances_to_coco_json(inst, d["image_id"])
+            xyxy, scores = inst.pred_boxes.tensor.numpy(), inst.scores.numpy()
+            bg = background_detections(np.array(boxes).reshape(-1, 4), xyxy, scores)
+            background[k] += [int((scores >= FIT_MIN_SCORE).sum()), int(bg.sum()), int(on_map(xyxy[bg]).sum())]
     halves = split_ground_truth(gt, marked)
     dets = [to_dataset_ids(run_dets, args.dataset) for run_dets in dets]
     img_ids = [d["image_id"] for d in dicts]
@@ -179,6 +225,19 @@ def main():
             fit = box_fit(gt, run_dets, ids)
             print(f"| {run} | {name} | {fit['found']:.3f} | {fit['iou']:.3f} | {fit['width']:.3f} | "
                   f"{fit['height']:.3f} | {fit['offset']:.3f} |")
+    print("confidence (each box's highest score among the detections at IoU >= 0.5 with it, 0 where none)")
+    print("| run | boxes | median | mean | share >= 0.5 |")
+    print("|---|---|---|---|---|")
+    for run, run_dets in zip(args.runs, dets):
+        for name, ids in half_ids.items():
+            sc = found_scores(gt, run_dets, ids)
+            print(f"| {run} | {name} | {np.median(sc):.3f} | {sc.mean():.3f} | {(sc >= 0.5).mean():.3f} |")
+    print(f"detections on the background (score >= {FIT_MIN_SCORE}, IoU < 0.1 with every box); the split map "
+          f"marks {marked_cells / max(total_cells, 1):.4f} of all P2 cells")
+    print("| run | detections per image | on the background per image | of those, on a marked P2 cell |")
+    print("|---|---|---|---|")
+    for run, (n, bg, bg_marked) in zip(args.runs, background):
+        print(f"| {run} | {n / len(dicts):.2f} | {bg / len(dicts):.2f} | {bg_marked / max(bg, 1):.3f} |")
 
 
 if __name__ == "__main__":

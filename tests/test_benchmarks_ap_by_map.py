@@ -115,10 +115,46 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
     boxes = len(json.loads((tmp_path / "data" / "train.json").read_text())["annotations"])
     assert counts["marked"] + counts["missed"] == boxes
     rows = [line for line in out.splitlines() if line.startswith(f"| {srtod} |") or line.startswith(f"| {base} |")]
-    # the AP table, then the box-fit table
-    assert [r.split("|")[2].strip() for r in rows] == ["marked", "missed"] * 4
-    assert all(0 <= float(r.split("|")[3]) <= 1 for r in rows[4:])  # the share of boxes found
+    # the AP, box-fit and confidence tables by half, then the background table by run
+    assert [r.split("|")[2].strip() for r in rows[:12]] == ["marked", "missed"] * 6
+    assert all(0 <= float(r.split("|")[3]) <= 1 for r in rows[4:8])  # the share of boxes found
+    for r in rows[8:12]:  # median confidence, undefined on a half without boxes
+        median, half = float(r.split("|")[3]), r.split("|")[2].strip()
+        assert np.isnan(median) if counts[half] == 0 else 0 <= median <= 1
+    assert len(rows) == 14
+    for r in rows[12:]:
+        per_image, background, on_marked = (float(c) for c in r.split("|")[2:5])
+        assert 0 <= background <= per_image and 0 <= on_marked <= 1
     # the baseline has no map: it cannot split the boxes
     monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, base])
     with pytest.raises(SystemExit, match="SR-TOD is off in this run"):
         ap_by_map.main()
+
+
+def test_found_scores_take_the_best_score_at_iou_half_of_any_score():
+    gt = {"annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 10, 10]},
+                          {"id": 2, "image_id": 1, "category_id": 1, "bbox": [50, 50, 4, 4]},
+                          {"id": 3, "image_id": 2, "category_id": 1, "bbox": [80, 80, 6, 6]},
+                          {"id": 4, "image_id": 2, "category_id": 1, "bbox": [20, 20, 6, 6]}]}
+    dets = [{"image_id": 1, "category_id": 1, "bbox": [12, 10, 10, 10], "score": 0.6},   # box 1, IoU 80/120
+            {"image_id": 1, "category_id": 1, "bbox": [10, 10, 20, 10], "score": 0.8},   # box 1, IoU exactly 0.5
+            {"image_id": 1, "category_id": 1, "bbox": [10, 10, 40, 10], "score": 0.99},  # box 1, IoU 0.25: not it
+            {"image_id": 1, "category_id": 2, "bbox": [50, 50, 4, 4], "score": 0.9},     # box 2, another class
+            {"image_id": 1, "category_id": 1, "bbox": [50, 50, 4, 4], "score": 0.07},    # box 2, low but kept
+            {"image_id": 2, "category_id": 1, "bbox": [83, 83, 6, 6], "score": 0.9}]     # box 3, IoU 9/63
+    assert ap_by_map.found_scores(gt, dets, [1, 2, 3, 4]).tolist() == [0.8, 0.07, 0.0, 0.0]
+    assert ap_by_map.found_scores(gt, dets, [4, 1]).tolist() == [0.0, 0.8]  # in the order asked
+
+
+def test_background_detections_are_confident_ones_touching_no_box():
+    gt_boxes = np.array([[10, 10, 20, 20], [50, 50, 54, 54]], float)
+    dets = np.array([[10, 10, 20, 20],    # on box 1
+                     [16, 10, 26, 20],    # IoU 40/160 = 0.25 with box 1: a poor box on an object, not background
+                     [19, 10, 29, 20],    # IoU 10/190 < 0.1: background
+                     [70, 70, 80, 80],    # nowhere near a box
+                     [70, 10, 80, 20]], float)
+    scores = np.array([0.9, 0.9, 0.9, 0.9, 0.2])
+    assert ap_by_map.background_detections(gt_boxes, dets, scores).tolist() == [False, False, True, True, False]
+    assert ap_by_map.background_detections(gt_boxes, dets, scores, min_score=0.1).tolist()[-1]
+    # an image without boxes: every confident detection is on the background
+    assert ap_by_map.background_detections(np.zeros((0, 4)), dets, scores).tolist() == [True] * 4 + [False]
