@@ -10,7 +10,10 @@ or away from those it misses.
     .venv/bin/python benchmarks/ap_by_map.py [--images N] DATASET SPLIT_RUN [RUN ...]
 
 Each run is a bench_gain run folder (its ``config.yaml`` and ``model_final.pth``); the split
-run's model is scored too.
+run's model is scored too. Besides AP, per half: how each model's boxes fit the objects they find
+(:func:`box_fit`) and how confidently it finds them (:func:`found_scores`); per run: its confident
+detections that touch no box (:func:`background_detections`) and the share of them on a P2 cell
+the split map marks, i.e. whether the map's false marks become false detections.
 """
 import argparse
 import copy
