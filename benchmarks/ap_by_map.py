@@ -148,7 +148,8 @@ def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
             rows.append((float(iou[k]), dw / w, dh / h, offset))
     found = np.array(rows).reshape(-1, 4)
     med = np.median(found, axis=0) if len(found) else np.full(4, np.nan)
-    return {"found": len(found) / max(len(ann_ids), 1), "iou": med[0], "width": med[1], "height": med[2],
+    # a half without boxes has no share found, as its AP and confidence have none
+    return {"found": len(found) / len(ann_ids) if len(ann_ids) else np.nan, "iou": med[0], "width": med[1], "height": med[2],
             "offset": med[3]}
 
 

@@ -87,6 +87,7 @@ def test_box_fit_pairs_each_box_with_its_best_detection_of_enough_score():
     # centre offsets: 2 px over sqrt(10 * 10), 2 px over sqrt(4 * 4)
     assert fit["offset"] == pytest.approx((0.2 + 0.5) / 2)
     assert ap_by_map.box_fit(gt, dets, [3, 4])["found"] == 0.0
+    assert np.isnan(ap_by_map.box_fit(gt, dets, [])["found"])  # a half without boxes: no share, not 0
 
 
 def _run_folder(folder, cfg):
@@ -117,10 +118,9 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
     rows = [line for line in out.splitlines() if line.startswith(f"| {srtod} |") or line.startswith(f"| {base} |")]
     # the AP, box-fit and confidence tables by half, then the background table by run
     assert [r.split("|")[2].strip() for r in rows[:12]] == ["marked", "missed"] * 6
-    assert all(0 <= float(r.split("|")[3]) <= 1 for r in rows[4:8])  # the share of boxes found
-    for r in rows[8:12]:  # median confidence, undefined on a half without boxes
-        median, half = float(r.split("|")[3]), r.split("|")[2].strip()
-        assert np.isnan(median) if counts[half] == 0 else 0 <= median <= 1
+    for r in rows[4:12]:  # the share of boxes found, the median confidence: undefined on a half without boxes
+        value, half = float(r.split("|")[3]), r.split("|")[2].strip()
+        assert np.isnan(value) if counts[half] == 0 else 0 <= value <= 1
     assert len(rows) == 14
     for r in rows[12:]:
         per_image, background, on_marked = (float(c) for c in r.split("|")[2:5])
