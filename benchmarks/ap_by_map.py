@@ -38,7 +38,7 @@ from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
 from common import describe_run  # noqa: E402
-from difference_map_stats import marked_boxes, p2_cells  # noqa: E402
+from difference_map_stats import boxes_on_cells, p2_cells  # noqa: E402
 
 METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
 # Box fit reads the detections a deployment would keep, not the long tail AP ranks.
@@ -186,17 +186,17 @@ def main():
         outputs += [model(image)["instances"] for _, model in models[1:]]
         binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
+        # the cells DGFE doubles, once per image for the boxes and every run's detections
+        cells = p2_cells(binary, dilation=dilation)[mode]
+        marked_cells, total_cells = marked_cells + int(cells.sum()), total_cells + cells.size
 
         def on_map(xyxy):
-            return marked_boxes(binary, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in xyxy], mode,
-                                dilation=dilation)
+            return boxes_on_cells(cells, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in xyxy])
 
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
         for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), on_map(boxes)):
             if not a.get("iscrowd", 0):
                 marked[ann_id] = bool(hit)
-        cells = p2_cells(binary, dilation=dilation)[mode]
-        marked_cells, total_cells = marked_cells + int(cells.sum()), total_cells + cells.size
         for k, inst in enumerate(outputs):
             dets[k] += instances_to_coco_json(inst, d["image_id"])
             xyxy, scores = inst.pred_boxes.tensor.numpy(), inst.scores.numpy()

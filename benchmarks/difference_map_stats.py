@@ -16,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -27,6 +26,7 @@ from detectron2.data import DatasetCatalog  # noqa: E402
 from detectron2.structures import BoxMode  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
+from srtod_d2.modeling.enhancement import dilate_map  # noqa: E402
 from common import box_map, local_mean_difference  # noqa: E402
 
 
@@ -39,10 +39,9 @@ def p2_cells(binary, stride=4, dilation=1):
     padded = np.zeros((h * stride, w * stride), bool)
     padded[: binary.shape[0], : binary.shape[1]] = binary
     cells = {"nearest": padded[::stride, ::stride], "max": padded.reshape(h, stride, w, stride).any(axis=(1, 3))}
-    if dilation > 1:
-        cells = {mode: F.max_pool2d(torch.from_numpy(c[None].astype(np.float32)), dilation, stride=1,
-                                    padding=dilation // 2)[0].numpy() > 0 for mode, c in cells.items()}
-    return cells
+    # the model's own dilation, so what is counted is what DGFE doubles
+    return {mode: dilate_map(torch.from_numpy(c[None, None].astype(np.float32)), dilation)[0, 0].numpy() > 0
+            for mode, c in cells.items()}
 
 
 def box_spans(boxes, stride=4):
@@ -57,7 +56,12 @@ def box_spans(boxes, stride=4):
 def marked_boxes(binary, boxes, mode, stride=4, dilation=1):
     """Per box, whether DGFE's ``mode`` resize of ``binary`` (then its ``MASK_DILATION``) leaves a
     1 in any cell it overlaps: the objects whose P2 features the map doubles."""
-    return _any_in_spans(p2_cells(binary, stride, dilation)[mode], box_spans(boxes, stride))
+    return boxes_on_cells(p2_cells(binary, stride, dilation)[mode], boxes, stride)
+
+
+def boxes_on_cells(cells, boxes, stride=4):
+    """Per XYXY box (input pixels), whether any of the stride-``stride`` ``cells`` it overlaps is 1."""
+    return _any_in_spans(cells, box_spans(boxes, stride))
 
 
 def _any_in_spans(cells, spans):

@@ -18,6 +18,14 @@ def difference_map(recon: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     return (recon - image).abs().mean(dim=1, keepdim=True)
 
 
+def dilate_map(mask: torch.Tensor, kernel: int) -> torch.Tensor:
+    """A binary map (N, 1, h, w) spread by a stride-1 max pool of odd ``kernel`` (1: unchanged);
+    what ``MODEL.SRTOD.MASK_DILATION`` applies before DGFE doubles the features."""
+    if kernel == 1:
+        return mask
+    return F.max_pool2d(mask, kernel, stride=1, padding=kernel // 2)
+
+
 class _SignWithSurrogate(torch.autograd.Function):
     """Forward: the reference binarisation (sign(d - t) + 1) / 2. Backward: the gradient of
     sigmoid((d - t) / tau), sent to t only. The difference map gets none, so the reconstruction
@@ -158,10 +166,9 @@ class DifferenceMapEnhancement(nn.Module):
         already at the feature's resolution, dilated first when ``mask_dilation`` > 1
         (``map_weight`` counts in training only, where a map warm-up sets it; inference always
         applies the whole map, whoever calls the module)."""
-        if self.mask_dilation > 1:
-            # Here, not in resize(): the efficient head's sampled path binarises at the
-            # feature's resolution directly and reaches DGFE through enhance() alone.
-            mask = F.max_pool2d(mask, self.mask_dilation, stride=1, padding=self.mask_dilation // 2)
+        # Here, not in resize(): the efficient head's sampled path binarises at the
+        # feature's resolution directly and reaches DGFE through enhance() alone.
+        mask = dilate_map(mask, self.mask_dilation)
         if self.training and self.map_weight != 1.0:
             mask = mask * self.map_weight
         return x * (self.reweighting(x) * (mask + 1))
