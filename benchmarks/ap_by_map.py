@@ -7,10 +7,13 @@ marked ``iscrowd`` so that a detection on it is neither a hit nor a false positi
 same seed with and without the map then say where the map's AP goes: to the objects it marks,
 or away from those it misses.
 
-    .venv/bin/python benchmarks/ap_by_map.py [--images N] DATASET SPLIT_RUN [RUN ...]
+    .venv/bin/python benchmarks/ap_by_map.py [--images N] DATASET SPLIT_RUN [RUN[@MAP] ...]
 
 Each run is a bench_gain run folder (its ``config.yaml`` and ``model_final.pth``); the split
-run's model is scored too. Besides AP, per half: how each model's boxes fit the objects they find
+run's model is scored too. ``RUN@MAP`` scores an SR-TOD run with another map swapped in for its
+own at test time (:data:`TEST_TIME_MAPS`: the ground-truth boxes, its own map plus the boxes,
+zeros, ones), which asks directly whether a map-trained model takes a marked cell as evidence
+of an object: marking the objects its own map misses should then raise their scores. Besides AP, per half: how each model's boxes fit the objects they find
 (:func:`box_fit`) and how confidently it finds them (:func:`found_scores`); per run: its confident
 detections that touch no box (:func:`background_detections`) and the share of them on a P2 cell
 the split map marks, i.e. whether the map's false marks become false detections.
@@ -37,7 +40,7 @@ from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
-from common import describe_run  # noqa: E402
+from common import box_map, describe_run, dgfe_reads  # noqa: E402
 from difference_map_stats import boxes_on_cells, p2_cells  # noqa: E402
 
 METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
@@ -45,7 +48,38 @@ METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
 FIT_MIN_SCORE = 0.3
 
 
-def load_run(run):
+# What DGFE binarises in a run given as RUN@MAP, from its own difference map ``diff`` and the
+# image's ground-truth box map ``boxes`` (1 on every pixel a box touches). A 1 is above and a 0
+# below any threshold the model can hold (THRESHOLD_RANGE lies inside (0, 1)).
+TEST_TIME_MAPS = {
+    "boxes": lambda diff, boxes: boxes,
+    "own+boxes": lambda diff, boxes: torch.maximum(diff, boxes),
+    "zeros": lambda diff, boxes: torch.zeros_like(diff),
+    "ones": lambda diff, boxes: torch.ones_like(diff),
+}
+
+
+def parse_run(spec):
+    """``RUN[@MAP]`` -> (RUN, MAP or None), MAP checked against :data:`TEST_TIME_MAPS`."""
+    run, sep, map_name = spec.rpartition("@") if "@" in spec else (spec, "", "")
+    if sep and map_name not in TEST_TIME_MAPS:
+        raise SystemExit(f"{spec}: unknown test-time map {map_name!r}; choose one of {sorted(TEST_TIME_MAPS)}")
+    return run, map_name or None
+
+
+def predict(predictor, image, boxes, map_name=None):
+    """``predictor``'s instances on ``image``; with ``map_name``, DGFE binarises that test-time map
+    (``boxes``: the image's ground truth, XYXY in its own pixels, resized as the predictor resizes it)."""
+    if map_name is None:
+        return predictor(image)["instances"]
+    resized = predictor.aug.get_transform(image).apply_box(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    resized = torch.as_tensor(resized, dtype=torch.float32)
+    make = TEST_TIME_MAPS[map_name]
+    with dgfe_reads(predictor.model.backbone, lambda x, diff: make(diff, box_map([resized], diff.shape).to(diff))):
+        return predictor(image)["instances"]
+
+
+def load_run(run, map_name=None):
     """A Predictor for a bench_gain run folder, on the CPU."""
     run = Path(run)
     for name in ("config.yaml", "model_final.pth"):
@@ -55,6 +89,11 @@ def load_run(run):
     add_srtod_config(cfg)
     cfg.merge_from_file(str(run / "config.yaml"))
     cfg.merge_from_list(["MODEL.WEIGHTS", str(run / "model_final.pth"), "MODEL.DEVICE", "cpu"])
+    if map_name is not None and not cfg.MODEL.SRTOD.ENABLED:
+        raise SystemExit(f"{run}@{map_name}: SR-TOD is off in this run, it has no map to swap")
+    if map_name is not None and cfg.MODEL.SRTOD.THRESHOLD_BASE != "zero":
+        raise SystemExit(f"{run}@{map_name}: MODEL.SRTOD.THRESHOLD_BASE is {cfg.MODEL.SRTOD.THRESHOLD_BASE!r}; "
+                         "a swapped map is only meaningful against a fixed threshold ('zero')")
     return cfg, Predictor(cfg)
 
 
@@ -156,7 +195,8 @@ def box_fit(gt, dets, ann_ids, min_score=FIT_MIN_SCORE):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset")
-    ap.add_argument("runs", nargs="+", help="bench_gain run folders; the first one's map splits the boxes")
+    ap.add_argument("runs", nargs="+", help="bench_gain run folders, each optionally @MAP (a test-time map: "
+                    f"{', '.join(TEST_TIME_MAPS)}); the first one's own map splits the boxes")
     ap.add_argument("--images", type=int, default=0, help="the first N images (default: all)")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
@@ -164,7 +204,10 @@ def main():
     print(describe_run())
     dicts = DatasetCatalog.get(args.dataset)
     dicts = dicts[: args.images] if args.images else dicts
-    models = [load_run(r) for r in args.runs]
+    specs = [parse_run(r) for r in args.runs]
+    if specs[0][1] is not None:
+        raise SystemExit(f"{args.runs[0]}: the split run's own map splits the boxes; give it without @MAP")
+    models = [load_run(run, map_name) for run, map_name in specs]
     gt = convert_to_coco_dict(args.dataset)  # ids in reading order, as the records hold them
     ann_ids = {}
     for a in gt["annotations"]:
@@ -181,9 +224,10 @@ def main():
         image = cv2.imread(d["file_name"])
         if image is None:
             raise SystemExit(f"{d['file_name']}: cannot read the image")
+        boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
         with split_model.model.capture_maps() as maps:
             outputs = [split_model(image)["instances"]]
-        outputs += [model(image)["instances"] for _, model in models[1:]]
+        outputs += [predict(model, image, boxes, map_name) for (_, model), (_, map_name) in zip(models[1:], specs[1:])]
         binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         # the cells DGFE doubles, once per image for the boxes and every run's detections
@@ -193,7 +237,6 @@ def main():
         def on_map(xyxy):
             return boxes_on_cells(cells, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in xyxy])
 
-        boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
         for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), on_map(boxes)):
             if not a.get("iscrowd", 0):
                 marked[ann_id] = bool(hit)

@@ -104,7 +104,7 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
                                                      "MODEL.ROI_HEADS.NUM_CLASSES", 3))
     base = _run_folder(tmp_path / "base", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
                                                    "MODEL.ROI_HEADS.NUM_CLASSES", 3, "MODEL.SRTOD.ENABLED", False))
-    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, base])
+    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, base, f"{srtod}@own+boxes"])
     threads = torch.get_num_threads()
     try:
         ap_by_map.main()
@@ -122,13 +122,52 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
         value, half = float(r.split("|")[3]), r.split("|")[2].strip()
         assert np.isnan(value) if counts[half] == 0 else 0 <= value <= 1
     assert len(rows) == 14
+    swapped = [line for line in out.splitlines() if line.startswith(f"| {srtod}@own+boxes |")]
+    assert [r.split("|")[2].strip() for r in swapped[:6]] == ["marked", "missed"] * 3 and len(swapped) == 7
     for r in rows[12:]:
         per_image, background, on_marked = (float(c) for c in r.split("|")[2:5])
         assert 0 <= background <= per_image and 0 <= on_marked <= 1
     # the baseline has no map: it cannot split the boxes
     monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, base])
-    with pytest.raises(SystemExit, match="SR-TOD is off in this run"):
+    with pytest.raises(SystemExit, match="SR-TOD is off in this run, it has no map to split"):
         ap_by_map.main()
+    for argv, message in ((["ap_by_map.py", name, f"{srtod}@boxes"], "give it without @MAP"),
+                          (["ap_by_map.py", name, srtod, f"{base}@zeros"], "SR-TOD is off in this run, it has no map to swap"),
+                          (["ap_by_map.py", name, srtod, f"{srtod}@box"], "unknown test-time map 'box'")):
+        monkeypatch.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit, match=message):
+            ap_by_map.main()
+
+
+def test_run_specs_name_a_folder_and_an_optional_test_time_map():
+    assert ap_by_map.parse_run("runs/a/seed5") == ("runs/a/seed5", None)
+    assert ap_by_map.parse_run("runs/a/seed5@own+boxes") == ("runs/a/seed5", "own+boxes")
+    with pytest.raises(SystemExit, match=r"runs/a@ones2: unknown test-time map 'ones2'; choose one of \['boxes'"):
+        ap_by_map.parse_run("runs/a@ones2")
+
+
+def test_test_time_maps_are_what_dgfe_binarises_after_the_predictors_resize(tmp_path):
+    # test-time resize 64 -> 96 on the short side: boxes scale by 1.5
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "INPUT.MIN_SIZE_TEST", 96, "INPUT.MAX_SIZE_TEST", 200)
+    _, predictor = ap_by_map.load_run(_run_folder(tmp_path / "run", cfg))
+    image = (np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)
+    boxes = [[5.0, 6.0, 9.5, 9.0], [40.0, 30.0, 47.0, 52.0]]
+    on_boxes = torch.zeros(96, 120)
+    on_boxes[9:14, 7:15] = 1  # x 7.5-14.25, y 9-13.5: every pixel touched
+    on_boxes[45:78, 60:71] = 1  # x 60-70.5, y 45-78
+    with predictor.model.capture_maps() as maps:
+        own = ap_by_map.predict(predictor, image, boxes)
+        for name in ("boxes", "own+boxes", "zeros", "ones"):
+            ap_by_map.predict(predictor, image, boxes, name)
+    own_binary = maps[0]["binary"]
+    assert maps[0]["diff"].shape == (96, 120) and 0 < own_binary.sum() < own_binary.numel()
+    want = {"boxes": on_boxes, "own+boxes": torch.maximum(own_binary, on_boxes),
+            "zeros": torch.zeros(96, 120), "ones": torch.ones(96, 120)}
+    for m, (name, binary) in zip(maps[1:], want.items()):
+        assert torch.equal(m["binary"], binary), name
+        assert torch.equal(m["diff"], maps[0]["diff"]), name  # the reconstruction itself is untouched
+    again = ap_by_map.predict(predictor, image, boxes)  # the swaps leave no hook behind
+    assert len(own) > 0 and torch.allclose(again.pred_boxes.tensor, own.pred_boxes.tensor)
 
 
 def test_found_scores_take_the_best_score_at_iou_half_of_any_score():
