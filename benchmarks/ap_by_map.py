@@ -2,8 +2,9 @@
 
 The first run's model splits a dataset's ground-truth boxes in two: those its binary map leaves a
 1 in after DGFE's resize to P2 (with the run's MASK_RESIZE and MASK_DILATION), whose features
-DGFE doubles, and the rest. Every run's model is then scored on each half with the AI-TOD metrics, the other half
-marked ``iscrowd`` so that a detection on it is neither a hit nor a false positive. Runs of the
+DGFE doubles, and the rest. Every run's model is then scored on each half with the AI-TOD
+metrics, the other half marked ``iscrowd`` so that a detection on it is neither a hit nor a false
+positive, and on all boxes, as train_net scores it. Runs of the
 same seed with and without the map then say where the map's AP goes: to the objects it marks,
 or away from those it misses.
 
@@ -260,7 +261,8 @@ def main():
     print("| run | boxes | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
     for run, run_dets in zip(args.runs, dets):
-        for name, half in zip(("marked", "missed"), halves):
+        # "all": the whole set, as train_net evaluates it (a swapped map's AP against the baseline's)
+        for name, half in zip(("marked", "missed", "all"), (*halves, gt)):
             result = evaluate_coco_json(half, run_dets, img_ids=img_ids).metrics
             print(f"| {run} | {name} | " + " | ".join(f"{result[m]:.1f}" for m in METRICS) + " |")
     print(f"box fit (each box's best-IoU detection of score >= {FIT_MIN_SCORE}; found: IoU >= 0.5; "

@@ -1,10 +1,13 @@
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from detectron2.checkpoint import DetectionCheckpointer
+from detectron2.data import DatasetCatalog
 from detectron2.modeling import build_model
+from detectron2.structures import Boxes, BoxMode, Instances
 
 from helpers import load_benchmark, register_tiny_coco, tiny_cfg
 from srtod_d2.evaluation import evaluate_coco_json
@@ -116,17 +119,20 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
     boxes = len(json.loads((tmp_path / "data" / "train.json").read_text())["annotations"])
     assert counts["marked"] + counts["missed"] == boxes
     rows = [line for line in out.splitlines() if line.startswith(f"| {srtod} |") or line.startswith(f"| {base} |")]
-    # the AP, box-fit and confidence tables by half, then the background table by run
-    assert [r.split("|")[2].strip() for r in rows[:12]] == ["marked", "missed"] * 6
-    for r in rows[4:12]:  # the share of boxes found, the median confidence: undefined on a half without boxes
+    # the AP table by half and on all boxes, the box-fit and confidence tables by half, then the
+    # background table by run
+    assert [r.split("|")[2].strip() for r in rows[:6]] == ["marked", "missed", "all"] * 2
+    assert [r.split("|")[2].strip() for r in rows[6:14]] == ["marked", "missed"] * 4
+    for r in rows[6:14]:  # the share of boxes found, the median confidence: undefined on a half without boxes
         value, half = float(r.split("|")[3]), r.split("|")[2].strip()
         assert np.isnan(value) if counts[half] == 0 else 0 <= value <= 1
-    assert len(rows) == 14
-    swapped = [line for line in out.splitlines() if line.startswith(f"| {srtod}@own+boxes |")]
-    assert [r.split("|")[2].strip() for r in swapped[:6]] == ["marked", "missed"] * 3 and len(swapped) == 7
-    for r in rows[12:]:
+    assert len(rows) == 16
+    for r in rows[14:]:
         per_image, background, on_marked = (float(c) for c in r.split("|")[2:5])
         assert 0 <= background <= per_image and 0 <= on_marked <= 1
+    swapped = [line for line in out.splitlines() if line.startswith(f"| {srtod}@own+boxes |")]
+    assert [r.split("|")[2].strip() for r in swapped] == ["marked", "missed", "all"] + ["marked", "missed"] * 2 + [
+        swapped[-1].split("|")[2].strip()]
     # the baseline has no map: it cannot split the boxes
     monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, base])
     with pytest.raises(SystemExit, match="SR-TOD is off in this run, it has no map to split"):
@@ -137,6 +143,55 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr("sys.argv", argv)
         with pytest.raises(SystemExit, match=message):
             ap_by_map.main()
+
+
+def test_main_scores_all_boxes_as_an_independent_count_does(tmp_path, monkeypatch, capsys):
+    """A run that answers with the ground truth of the first image and nothing on the others:
+    exact boxes at every IoU, so each class's AP on all boxes is the share of COCO's 101 recall
+    points up to the share of its boxes in that image (precision 1 there, 0 beyond)."""
+    name = register_tiny_coco("srtod_tiny_ap_by_map_first_image", tmp_path / "data", num_images=3)
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.ROI_HEADS.NUM_CLASSES", 3)
+    first_only = _run_folder(tmp_path / "first", cfg)
+    # a split map that marks nothing: the marked half is empty, so "all" cannot pass for it
+    cfg.merge_from_list(["MODEL.SRTOD.THRESHOLD_INIT", 254 / 255])
+    srtod = _run_folder(tmp_path / "srtod", cfg)
+    dicts = DatasetCatalog.get(name)
+    first = dicts[0]["file_name"]
+    first_boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in dicts[0]["annotations"]]
+    first_classes = [a["category_id"] for a in dicts[0]["annotations"]]  # contiguous ids, as a model's
+    real_predict = ap_by_map.predict
+
+    def predict(predictor, image, boxes, map_name=None):
+        if map_name != "zeros":  # only the run given as FIRST@zeros answers with the truth
+            return real_predict(predictor, image, boxes, map_name)
+        on_first = np.array_equal(image, cv2.imread(first))
+        xyxy, classes = (first_boxes, first_classes) if on_first else ([], [])
+        return Instances(image.shape[:2], pred_boxes=Boxes(torch.tensor(xyxy, dtype=torch.float32).reshape(-1, 4)),
+                         scores=torch.full((len(xyxy),), 0.9), pred_classes=torch.tensor(classes, dtype=torch.int64))
+
+    monkeypatch.setattr(ap_by_map, "predict", predict)
+    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, f"{first_only}@zeros"])
+    threads = torch.get_num_threads()
+    try:
+        ap_by_map.main()
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "  marked: 0 boxes" in out
+    rows = {}  # the AP table's row of each name: the first one
+    for line in out.splitlines():
+        if line.startswith(f"| {first_only}@zeros |"):
+            rows.setdefault(line.split("|")[2].strip(), line.split("|"))
+    assert np.isnan(float(rows["marked"][3]))
+    row = rows["all"]
+    totals = np.bincount([a["category_id"] for d in dicts for a in d["annotations"]], minlength=3)
+    found = np.bincount(first_classes, minlength=3)
+    recall_points = np.linspace(0, 1, 101)
+    # a class with no detection has no precision at any recall point, 0 included
+    per_class = [100 * (recall_points <= f / t).sum() / 101 if f else 0.0 for f, t in zip(found, totals) if t > 0]
+    assert 0 < np.mean(per_class) < 100
+    assert float(row[3]) == pytest.approx(np.mean(per_class), abs=0.051)  # AP
+    assert float(row[4]) == float(row[3])  # AP50: exact boxes, every IoU threshold alike
 
 
 def test_run_specs_name_a_folder_and_an_optional_test_time_map():
