@@ -4,20 +4,20 @@ The first run's model splits a dataset's ground-truth boxes in two: those its bi
 1 in after DGFE's resize to P2 (with the run's MASK_RESIZE and MASK_DILATION), whose features
 DGFE doubles, and the rest. Every run's model is then scored on each half with the AI-TOD
 metrics, the other half marked ``iscrowd`` so that a detection on it is neither a hit nor a false
-positive, and on all boxes, as train_net scores it. Runs of the
-same seed with and without the map then say where the map's AP goes: to the objects it marks,
-or away from those it misses.
+positive, and on all boxes, as train_net scores it. Runs of the same seed with and without the
+map then say where the map's AP goes: to the objects it marks, or away from those it misses.
 
     .venv/bin/python benchmarks/ap_by_map.py [--images N] DATASET SPLIT_RUN [RUN[@MAP] ...]
 
 Each run is a bench_gain run folder (its ``config.yaml`` and ``model_final.pth``); the split
 run's model is scored too. ``RUN@MAP`` scores an SR-TOD run with another map swapped in for its
-own at test time (:data:`TEST_TIME_MAPS`: the ground-truth boxes, its own map plus the boxes,
-zeros, ones), which asks directly whether a map-trained model takes a marked cell as evidence
-of an object: marking the objects its own map misses should then raise their scores. Besides AP, per half: how each model's boxes fit the objects they find
-(:func:`box_fit`) and how confidently it finds them (:func:`found_scores`); per run: its confident
-detections that touch no box (:func:`background_detections`) and the share of them on a P2 cell
-the split map marks, i.e. whether the map's false marks become false detections.
+own at test time (:data:`TEST_TIME_MAPS`: the ground-truth boxes, crowds included, its own map
+plus the boxes, zeros, ones), which asks directly whether a map-trained model takes a marked
+cell as evidence of an object: marking the objects its own map misses should then raise their
+scores. Besides AP, per half: how each model's boxes fit the objects they find (:func:`box_fit`)
+and how confidently it finds them (:func:`found_scores`); per run: its confident detections that
+touch no box (:func:`background_detections`) and the share of them on a P2 cell the split map
+marks, i.e. whether the map's false marks become false detections.
 """
 import argparse
 import copy
