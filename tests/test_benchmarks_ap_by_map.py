@@ -101,19 +101,24 @@ def _run_folder(folder, cfg):
     return str(folder)
 
 
+def _main_output(monkeypatch, capsys, args):
+    """What ``ap_by_map.py ARGS`` prints; main() sets one thread, the test's count is restored."""
+    monkeypatch.setattr("sys.argv", ["ap_by_map.py", *args])
+    threads = torch.get_num_threads()
+    try:
+        ap_by_map.main()
+    finally:
+        torch.set_num_threads(threads)
+    return capsys.readouterr().out
+
+
 def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
     name = register_tiny_coco("srtod_tiny_ap_by_map", tmp_path / "data", num_images=3)
     srtod = _run_folder(tmp_path / "srtod", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
                                                      "MODEL.ROI_HEADS.NUM_CLASSES", 3))
     base = _run_folder(tmp_path / "base", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
                                                    "MODEL.ROI_HEADS.NUM_CLASSES", 3, "MODEL.SRTOD.ENABLED", False))
-    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, base, f"{srtod}@own+boxes"])
-    threads = torch.get_num_threads()
-    try:
-        ap_by_map.main()
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
+    out = _main_output(monkeypatch, capsys, [name, srtod, base, f"{srtod}@own+boxes"])
     counts = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0])
               for line in out.splitlines() if line.strip().startswith(("marked:", "missed:"))}
     boxes = len(json.loads((tmp_path / "data" / "train.json").read_text())["annotations"])
@@ -170,13 +175,7 @@ def test_main_scores_all_boxes_as_an_independent_count_does(tmp_path, monkeypatc
                          scores=torch.full((len(xyxy),), 0.9), pred_classes=torch.tensor(classes, dtype=torch.int64))
 
     monkeypatch.setattr(ap_by_map, "predict", predict)
-    monkeypatch.setattr("sys.argv", ["ap_by_map.py", name, srtod, f"{first_only}@zeros"])
-    threads = torch.get_num_threads()
-    try:
-        ap_by_map.main()
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
+    out = _main_output(monkeypatch, capsys, [name, srtod, f"{first_only}@zeros"])
     assert "  marked: 0 boxes" in out
     rows = {}  # the AP table's row of each name: the first one
     for line in out.splitlines():
