@@ -118,6 +118,7 @@ class SRTODFPN(FPN):
                 mask_resize=sr.MASK_RESIZE,
                 threshold_base=sr.THRESHOLD_BASE,
                 mask_dilation=sr.MASK_DILATION,
+                map_dropout=sr.MAP_DROPOUT,
             ),
             in_feature=sr.IN_FEATURE,
             pixel_mean=cfg.MODEL.PIXEL_MEAN,

@@ -82,13 +82,15 @@ class DifferenceMapEnhancement(nn.Module):
             its image's median difference by more than t).
         mask_dilation: odd kernel of a stride-1 max pool over the map at the feature's
             resolution (1: none).
+        map_dropout: in training, the probability that an image's map is replaced by zeros
+            (drawn per image and step; 0: never, as the paper).
     """
 
     def __init__(self, channels: int = 256, threshold_init: float = 4 / 255,
                  threshold_grad: str = "none", ste_tau: float = 2 / 255,
                  threshold_range: Tuple[float, float] = (0.5 / 255, 254.5 / 255),
                  reduction: int = 16, mask_resize: str = "nearest", threshold_base: str = "zero",
-                 mask_dilation: int = 1):
+                 mask_dilation: int = 1, map_dropout: float = 0.0):
         super().__init__()
         lo, hi = (float(v) for v in threshold_range)
         if not 0 < lo < hi < 1:
@@ -107,6 +109,8 @@ class DifferenceMapEnhancement(nn.Module):
         if isinstance(mask_dilation, bool) or not isinstance(mask_dilation, int) \
                 or mask_dilation < 1 or mask_dilation % 2 == 0:
             raise ValueError(f"MODEL.SRTOD.MASK_DILATION must be an odd integer >= 1, got {mask_dilation!r}")
+        if not 0 <= map_dropout < 1:
+            raise ValueError(f"MODEL.SRTOD.MAP_DROPOUT must be in [0, 1), got {map_dropout!r}")
         if not ste_tau > 0:
             raise ValueError(f"MODEL.SRTOD.THRESHOLD_STE_TAU must be > 0, got {ste_tau}")
         self.threshold = nn.Parameter(torch.tensor(float(threshold_init)))
@@ -116,6 +120,7 @@ class DifferenceMapEnhancement(nn.Module):
         self.mask_resize = mask_resize
         self.threshold_base = threshold_base
         self.mask_dilation = mask_dilation
+        self.map_dropout = float(map_dropout)
         self.reweighting = ChannelReweighting(channels, reduction)
         # How much of the map DGFE applies; the meta-architecture ramps it during a map warm-up
         # (MODEL.SRTOD.MAP_WARMUP_ITERS). Not a parameter or buffer: checkpoints do not hold it.
@@ -165,10 +170,16 @@ class DifferenceMapEnhancement(nn.Module):
         """``x * reweighting(x) * (map_weight * mask + 1)`` for a binary ``mask`` (N, 1, h, w)
         already at the feature's resolution, dilated first when ``mask_dilation`` > 1
         (``map_weight`` counts in training only, where a map warm-up sets it; inference always
-        applies the whole map, whoever calls the module)."""
+        applies the whole map, whoever calls the module); in training each image's map is zeros
+        with probability ``map_dropout``."""
         # Here, not in resize(): the efficient head's sampled path binarises at the
         # feature's resolution directly and reaches DGFE through enhance() alone.
         mask = dilate_map(mask, self.mask_dilation)
         if self.training and self.map_weight != 1.0:
             mask = mask * self.map_weight
+        if self.training and self.map_dropout > 0:
+            # A detector that only ever meets objects its map marks learns to score an unmarked
+            # one as background (session 29); images without a map show it unmarked objects.
+            keep = torch.rand(mask.shape[0], 1, 1, 1, device=mask.device) >= self.map_dropout
+            mask = mask * keep.to(mask.dtype)
         return x * (self.reweighting(x) * (mask + 1))
