@@ -165,6 +165,14 @@ def test_mask_dilation_reaches_dgfe_alike_on_the_full_and_the_sampled_path():
     torch.testing.assert_close(fast["p2"], full["p2"], rtol=0, atol=1e-6)
 
 
+def test_map_dropout_reaches_dgfe_from_the_config():
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.MAP_DROPOUT", 0.25)
+    assert build_backbone(cfg, ShapeSpec(channels=3)).enhancement.map_dropout == 0.25
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_quickstart.yaml", "MODEL.SRTOD.MAP_DROPOUT", 1.0)
+    with pytest.raises(ValueError, match="MODEL.SRTOD.MAP_DROPOUT"):
+        build_backbone(cfg, ShapeSpec(channels=3))
+
+
 def test_median_base_reads_each_image_of_a_padded_batch_inside_its_own_size():
     # Image A beside a wider and a taller image sits in padding. Its map must be its own
     # difference over t + the median of its own sampled pixels (not of the padded batch), on the

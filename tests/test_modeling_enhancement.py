@@ -190,3 +190,41 @@ def test_mask_dilation_of_one_leaves_the_map_as_it_is():
     x = torch.randn(1, 16, 4, 4)
     mask = (torch.rand(1, 1, 4, 4) > 0.5).float()
     torch.testing.assert_close(m.enhance(x, mask), x * m.reweighting(x) * (mask + 1))
+
+
+def test_map_dropout_zeros_whole_images_maps_in_training_only():
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(16, threshold_init=0.1, map_dropout=0.3)
+    n = 400
+    x = torch.randn(n, 16, 3, 5)
+    mask = (torch.rand(n, 1, 3, 5) > 0.5).float()
+    mask[:, 0, 0, 0] = 1  # every image has a mark, so a dropped map shows
+    scale = m.reweighting(x)
+    out = m.enhance(x, mask)
+    with_map = x * scale * (mask + 1)
+    without = x * scale
+    dropped = torch.tensor([torch.allclose(o, w) for o, w in zip(out, without)])
+    kept = torch.tensor([torch.allclose(o, w) for o, w in zip(out, with_map)])
+    assert bool((dropped ^ kept).all())  # each image's map is whole or zeros, never part of it
+    # 400 draws at p = 0.3: mean 120, standard deviation 9.2; 4 standard deviations either side
+    assert 83 <= int(dropped.sum()) <= 157
+    m.eval()
+    torch.testing.assert_close(m.enhance(x, mask), with_map)
+
+
+def test_map_dropout_of_zero_draws_nothing():
+    torch.manual_seed(0)
+    m = DifferenceMapEnhancement(16, threshold_init=0.1)
+    x = torch.randn(2, 16, 4, 4)
+    mask = (torch.rand(2, 1, 4, 4) > 0.5).float()
+    state = torch.get_rng_state()
+    out = m.enhance(x, mask)
+    # the paper's setting leaves the random stream as it was, so its runs repeat earlier ones
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.testing.assert_close(out, x * m.reweighting(x) * (mask + 1))
+
+
+@pytest.mark.parametrize("p", [1.0, -0.1, 1.5])
+def test_bad_map_dropout_names_the_config_key(p):
+    with pytest.raises(ValueError, match=rf"MAP_DROPOUT must be in \[0, 1\), got {p}"):
+        DifferenceMapEnhancement(16, map_dropout=p)
