@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # bench_gain suffixes that change training, the threshold, or the binary map's resize or dilation
 # (one max pool over a one-channel map), not the layers inference runs: -t40, -ste, -max, -dil3,
-# -warm200, -lr1, -recon10. -median is not one: it sorts every image's difference map.
-COST_NEUTRAL = re.compile(r"-(t\d+|ste|max|dil\d+|warm\d+|lr1|recon\d+)$")
+# -warm200, -drop50, -lr1, -recon10. -median is not one: it sorts every image's difference map.
+COST_NEUTRAL = re.compile(r"-(t\d+|ste|max|dil\d+|warm\d+|drop\d+|lr1|recon\d+)$")
 
 
 def cost_key(variant: str, ratios: dict):

@@ -15,6 +15,7 @@ RATIOS = {"baseline": 1.0, "srtod-reference": 2.5, "srtod-efficient": 1.05, "srt
     ("efficient-wide", "srtod-efficient-wide"),  # timed itself: its own ratio, not the head's
     ("efficient-t40", "srtod-efficient"),
     ("efficient-t40-dil3", "srtod-efficient"),
+    ("efficient-t40-drop50", "srtod-efficient"),
     ("reference-t254-recon0", "srtod-reference"),
     ("reference-max-t16", "srtod-reference"),
     ("reference-ste-lr1", "srtod-reference"),
