@@ -59,6 +59,8 @@ VARIANTS = {
     # objects its map misses as background (session 29); does meeting unmarked objects in training stop it?
     "efficient-t40-drop50": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
                              "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
+    "reference-t40-drop50": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+                             "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
     "reference-max-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max",
                           "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
     # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1
