@@ -27,6 +27,10 @@ CONFIGS = {"synthetic": "configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
            "synthetic-easy": "configs/Synthetic/srtod_faster_rcnn_R18_quickstart.yaml",
            "synthetic-sky": "configs/Synthetic/srtod_faster_rcnn_R18_sky.yaml",
            "sirst": "configs/SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml"}
+# Thresholds several variants share, in image units: the paper's DroneSwarms 40/255, and 254/255,
+# above any difference, so the map is all zeros.
+T40 = ["MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"]
+T254 = ["MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"]
 VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", "False"],
     "reference": ["MODEL.SRTOD.HEAD", "reference"],
@@ -48,24 +52,24 @@ VARIANTS = {
                           "MODEL.SRTOD.THRESHOLD_INIT", "0.0627451"],
     # the paper's DroneSwarms threshold: on the sky set, a head trained at 8/255 marks 2% of the sky
     # above 40/255 and a quarter of object pixels (max resize at P2: 76% of boxes, 2.6% of other cells)
-    "reference-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
+    "reference-t40": ["MODEL.SRTOD.HEAD", "reference", *T40],
     # the efficient head with the paper's 40/255 map on: is it within the reference head's spread there too?
-    "efficient-t40": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
+    "efficient-t40": ["MODEL.SRTOD.HEAD", "efficient", *T40],
     # the 40/255 map spread one P2 cell: at 40/255 the map marks part of an object (AP75 -7 to -9
     # on the marked ones, session 26); does doubling its whole extent keep the boxes?
-    "efficient-t40-dil3": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+    "efficient-t40-dil3": ["MODEL.SRTOD.HEAD", "efficient", *T40,
                            "MODEL.SRTOD.MASK_DILATION", "3"],
     # the 40/255 map replaced by zeros on half the training images: a map-trained detector scores the
     # objects its map misses as background (session 29); does meeting unmarked objects in training stop it?
-    "efficient-t40-drop50": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+    "efficient-t40-drop50": ["MODEL.SRTOD.HEAD", "efficient", *T40,
                              "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
-    "reference-t40-drop50": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+    "reference-t40-drop50": ["MODEL.SRTOD.HEAD", "reference", *T40,
                              "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
     # more of the same: with the reference head 0.5 gained +3.3 AP over no dropout on every seed
-    "reference-t40-drop80": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+    "reference-t40-drop80": ["MODEL.SRTOD.HEAD", "reference", *T40,
                              "MODEL.SRTOD.MAP_DROPOUT", "0.8"],
     "reference-max-t40": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max",
-                          "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"],
+                          *T40],
     # the floor the surrogate gradient drives SIRST-V2's threshold to: the binary map is ~1
     # everywhere, so DGFE is channel reweighting x2; tells the map's selection from the rest
     "reference-t05": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
@@ -91,14 +95,14 @@ VARIANTS = {
     # the reconstruction loss on P2 without DGFE (benchmarks/reconstruction_only.py), and DGFE with the
     # map forced to zeros (its channel attention alone): with reference-t40, which part costs the AP?
     "reference-nodgfe": ["MODEL.META_ARCHITECTURE", "ReconstructionOnlyRCNN", "MODEL.SRTOD.HEAD", "reference"],
-    "reference-t254": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"],
+    "reference-t254": ["MODEL.SRTOD.HEAD", "reference", *T254],
     # the same without the reconstruction loss: DGFE's channel attention on P2 and nothing else
-    "reference-t254-recon0": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843",
+    "reference-t254-recon0": ["MODEL.SRTOD.HEAD", "reference", *T254,
                               "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.0"],
     # the efficient head with the map of zeros: does the cheaper head carry reference-t254's gain?
-    "efficient-t254": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"],
+    "efficient-t254": ["MODEL.SRTOD.HEAD", "efficient", *T254],
     # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
-    "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_INIT", "0.15686275",
+    "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", *T40,
                               "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",

@@ -179,7 +179,7 @@ class DifferenceMapEnhancement(nn.Module):
             mask = mask * self.map_weight
         if self.training and self.map_dropout > 0:
             # A detector that only ever meets objects its map marks learns to score an unmarked
-            # one as background (session 29); images without a map show it unmarked objects.
+            # one as background (docs/benchmarks.md); images without a map show it unmarked ones.
             keep = torch.rand(mask.shape[0], 1, 1, 1, device=mask.device) >= self.map_dropout
             mask = mask * keep.to(mask.dtype)
         return x * (self.reweighting(x) * (mask + 1))
