@@ -65,6 +65,9 @@ VARIANTS = {
                              "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
     "reference-t40-drop50": ["MODEL.SRTOD.HEAD", "reference", *T40,
                              "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
+    # map dropout at the config's own threshold (SIRST-V2: the paper's 4/255)
+    "reference-drop50": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
+    "efficient-drop50": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.MAP_DROPOUT", "0.5"],
     # more of the same: with the reference head 0.5 gained +3.3 AP over no dropout on every seed
     "reference-t40-drop80": ["MODEL.SRTOD.HEAD", "reference", *T40,
                              "MODEL.SRTOD.MAP_DROPOUT", "0.8"],
