@@ -46,7 +46,7 @@ def add_srtod_config(cfg):
     # Training iterations over which the map's weight in DGFE ramps 0 -> 1 (0: full from the start).
     _C.MODEL.SRTOD.MAP_WARMUP_ITERS = 0
     # Training only: chance that an image's map is all zeros in a step, so the detector also meets
-    # objects its map misses (0: the paper, never; 0.5 helped neither the sky set nor SIRST-V2, docs/benchmarks.md).
+    # objects its map misses (0: the paper, never; 0.5 helped neither set, docs/benchmarks.md).
     _C.MODEL.SRTOD.MAP_DROPOUT = 0.0
     # Extra FPN level on top: "maxpool" (P6 from P5, as R-CNN) or "p6p7" (P6, P7 from C5).
     _C.MODEL.SRTOD.FPN_TOP_BLOCK = "maxpool"
