@@ -7,7 +7,7 @@ metrics, the other half marked ``iscrowd`` so that a detection on it is neither 
 positive, and on all boxes, as train_net scores it. Runs of the same seed with and without the
 map then say where the map's AP goes: to the objects it marks, or away from those it misses.
 
-    .venv/bin/python benchmarks/ap_by_map.py [--images N] DATASET SPLIT_RUN [RUN[@MAP] ...]
+    .venv/bin/python benchmarks/ap_by_map.py [--images N] [--by size] DATASET SPLIT_RUN [RUN[@MAP] ...]
 
 Each run is a bench_gain run folder (its ``config.yaml`` and ``model_final.pth``); the split
 run's model is scored too. ``RUN@MAP`` scores an SR-TOD run with another map swapped in for its
@@ -18,6 +18,10 @@ scores. Besides AP, per half: how each model's boxes fit the objects they find (
 and how confidently it finds them (:func:`found_scores`); per run: its confident detections that
 touch no box (:func:`background_detections`) and the share of them on a P2 cell the split map
 marks, i.e. whether the map's false marks become false detections.
+
+``--by size`` groups the boxes by the AI-TOD area bands instead (very tiny, tiny, small, medium;
+each box in one band), so that the same tables say whether a change of AP on a band is boxes
+not found, found with lower scores, or found with looser boxes; the first run then needs no map.
 """
 import argparse
 import copy
@@ -41,6 +45,7 @@ from detectron2.structures import Boxes, BoxMode, pairwise_iou  # noqa: E402
 
 from srtod_d2 import Predictor, add_srtod_config  # noqa: E402
 from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
+from srtod_d2.evaluation.protocol import AITOD  # noqa: E402
 from common import box_map, describe_run, dgfe_reads  # noqa: E402
 from difference_map_stats import boxes_on_cells, p2_cells  # noqa: E402
 
@@ -98,18 +103,26 @@ def load_run(run, map_name=None):
     return cfg, Predictor(cfg)
 
 
-def split_ground_truth(gt, marked):
-    """Two copies of ``gt``: in the first the unmarked boxes are ``iscrowd`` (ignored), in the
-    second the marked ones. ``marked`` maps annotation id -> bool; boxes it lacks (crowds) keep
-    their flag in both."""
-    halves = []
-    for keep in (True, False):
-        half = copy.deepcopy(gt)
-        for a in half["annotations"]:
-            if a["id"] in marked and marked[a["id"]] != keep:
-                a["iscrowd"] = 1
-        halves.append(half)
-    return halves
+def keep_only(gt, ids):
+    """A copy of ``gt`` in which every box outside ``ids`` is ``iscrowd`` (ignored: a detection on
+    it is neither a hit nor a false positive); crowds stay crowds."""
+    group = copy.deepcopy(gt)
+    keep = set(ids)
+    for a in group["annotations"]:
+        if a["id"] not in keep:
+            a["iscrowd"] = 1
+    return group
+
+
+def size_groups(gt):
+    """{AI-TOD band name: ids of the non-crowd boxes of ``gt`` in it}, each box in the first band
+    whose upper bound its area does not pass (the evaluator's bands share their bounds)."""
+    bands = sorted(AITOD.area_ranges[1:], key=lambda r: r.high)
+    groups = {r.name: [] for r in bands}
+    for a in gt["annotations"]:
+        if not a.get("iscrowd", 0):
+            groups[next((r.name for r in bands if a["area"] <= r.high), bands[-1].name)].append(a["id"])
+    return groups
 
 
 def to_dataset_ids(results, dataset):
@@ -199,6 +212,8 @@ def main():
     ap.add_argument("runs", nargs="+", help="bench_gain run folders, each optionally @MAP (a test-time map: "
                     f"{', '.join(TEST_TIME_MAPS)}); the first one's own map splits the boxes")
     ap.add_argument("--images", type=int, default=0, help="the first N images (default: all)")
+    ap.add_argument("--by", choices=("map", "size"), default="map",
+                    help="group the boxes by the first run's map (default) or by the AI-TOD area bands")
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
@@ -214,7 +229,8 @@ def main():
     for a in gt["annotations"]:
         ann_ids.setdefault(a["image_id"], []).append(a["id"])
     split_cfg, split_model = models[0]
-    if not split_cfg.MODEL.SRTOD.ENABLED:
+    has_map = split_cfg.MODEL.SRTOD.ENABLED
+    if args.by == "map" and not has_map:
         raise SystemExit(f"{args.runs[0]}: SR-TOD is off in this run, it has no map to split the boxes by")
     mode, dilation = split_cfg.MODEL.SRTOD.MASK_RESIZE, split_cfg.MODEL.SRTOD.MASK_DILATION
     marked, dets = {}, [[] for _ in models]
@@ -226,10 +242,15 @@ def main():
         if image is None:
             raise SystemExit(f"{d['file_name']}: cannot read the image")
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
-        with split_model.model.capture_maps() as maps:
+        if not has_map:
             outputs = [split_model(image)["instances"]]
+            # no map: nothing marked, so every box falls in the missed half and no detection on a mark
+            binary, threshold = np.zeros(image.shape[:2], bool), float("nan")
+        else:
+            with split_model.model.capture_maps() as maps:
+                outputs = [split_model(image)["instances"]]
+            binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         outputs += [predict(model, image, boxes, map_name) for (_, model), (_, map_name) in zip(models[1:], specs[1:])]
-        binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
         sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
         # the cells DGFE doubles, once per image for the boxes and every run's detections
         cells = p2_cells(binary, dilation=dilation)[mode]
@@ -246,14 +267,19 @@ def main():
             xyxy, scores = inst.pred_boxes.tensor.numpy(), inst.scores.numpy()
             bg = background_detections(np.array(boxes).reshape(-1, 4), xyxy, scores)
             background[k] += [int((scores >= FIT_MIN_SCORE).sum()), int(bg.sum()), int(on_map(xyxy[bg]).sum())]
-    halves = split_ground_truth(gt, marked)
     dets = [to_dataset_ids(run_dets, args.dataset) for run_dets in dets]
     img_ids = [d["image_id"] for d in dicts]
     areas = {a["id"]: a["area"] for a in gt["annotations"]}
-    print(f"{args.dataset}, {len(dicts)} images; the map of {args.runs[0]} "
-          f"(threshold {threshold * 255:.2f}/255, {mode} resize) splits the boxes")
-    half_ids = {name: [i for i, m in marked.items() if m == keep]
-                for name, keep in (("marked", True), ("missed", False))}
+    if args.by == "size":
+        # the evaluated images' boxes only, as the map's halves hold
+        half_ids = {name: [i for i in ids if i in marked] for name, ids in size_groups(gt).items()}
+        print(f"{args.dataset}, {len(dicts)} images; the boxes grouped by AI-TOD's area bands")
+    else:
+        half_ids = {name: [i for i, m in marked.items() if m == keep]
+                    for name, keep in (("marked", True), ("missed", False))}
+        print(f"{args.dataset}, {len(dicts)} images; the map of {args.runs[0]} "
+              f"(threshold {threshold * 255:.2f}/255, {mode} resize) splits the boxes")
+    halves = [keep_only(gt, ids) for ids in half_ids.values()]
     for name, ids in half_ids.items():
         # inclusive at both ends, as the evaluator's bands: a box of area 64 counts twice
         bands = [sum(lo <= areas[i] <= hi for i in ids) for lo, hi in ((0, 64), (64, 256), (256, 1024))]
@@ -262,7 +288,7 @@ def main():
     print("|---|---|" + "---|" * len(METRICS))
     for run, run_dets in zip(args.runs, dets):
         # "all": the whole set, as train_net evaluates it (a swapped map's AP against the baseline's)
-        for name, half in zip(("marked", "missed", "all"), (*halves, gt)):
+        for name, half in zip((*half_ids, "all"), (*halves, gt)):
             result = evaluate_coco_json(half, run_dets, img_ids=img_ids).metrics
             print(f"| {run} | {name} | " + " | ".join(f"{result[m]:.1f}" for m in METRICS) + " |")
     print(f"box fit (each box's best-IoU detection of score >= {FIT_MIN_SCORE}; found: IoU >= 0.5; "
@@ -282,7 +308,7 @@ def main():
             sc = found_scores(gt, run_dets, ids)
             print(f"| {run} | {name} | {np.median(sc):.3f} | {sc.mean():.3f} | {(sc >= 0.5).mean():.3f} |")
     print(f"detections on the background (score >= {FIT_MIN_SCORE}, IoU < 0.1 with every box); the split map "
-          f"marks {marked_cells / max(total_cells, 1):.4f} of all P2 cells")
+          f"marks {marked_cells / max(total_cells, 1):.4f} of all P2 cells" + ("" if has_map else " (no map)"))
     print("| run | detections per image | on the background per image | of those, on a marked P2 cell |")
     print("|---|---|---|---|")
     for run, (n, bg, bg_marked) in zip(args.runs, background):

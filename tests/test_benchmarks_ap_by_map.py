@@ -51,9 +51,9 @@ def _gt():
             "categories": [{"id": 1, "name": "a"}]}
 
 
-def test_split_ground_truth_ignores_the_other_half_and_keeps_crowds():
+def test_keep_only_ignores_the_other_boxes_and_keeps_crowds():
     gt = _gt()
-    marked_half, missed_half = ap_by_map.split_ground_truth(gt, {1: True, 2: False})
+    marked_half, missed_half = ap_by_map.keep_only(gt, [1]), ap_by_map.keep_only(gt, [2, 3])
     assert [a["iscrowd"] for a in marked_half["annotations"]] == [0, 1, 1]
     assert [a["iscrowd"] for a in missed_half["annotations"]] == [1, 0, 1]
     assert [a["iscrowd"] for a in gt["annotations"]] == [0, 0, 1]  # the caller's dict is untouched
@@ -66,9 +66,16 @@ def test_a_detection_on_the_other_half_is_neither_hit_nor_false_positive():
             {"image_id": 1, "category_id": 1, "bbox": [10, 10, 6, 6], "score": 0.9},
             {"image_id": 1, "category_id": 1, "bbox": [60, 60, 6, 6], "score": 0.8}]
     whole = evaluate_coco_json(_gt(), dets).metrics["AP50"]
-    halves = [evaluate_coco_json(h, dets).metrics["AP50"] for h in ap_by_map.split_ground_truth(_gt(), {1: True, 2: False})]
+    halves = [evaluate_coco_json(ap_by_map.keep_only(_gt(), [i]), dets).metrics["AP50"] for i in (1, 2)]
     assert whole == pytest.approx(100 * 2 / 3, abs=0.05)
     assert halves == [pytest.approx(50.0), pytest.approx(50.0)]
+
+
+def test_size_groups_put_each_box_in_one_aitod_band():
+    sides = [1, 8, 8.1, 16, 17, 32, 33, 200]  # squares: the bands' bounds 8^2, 16^2, 32^2 on both sides
+    gt = {"annotations": [{"id": k, "area": side * side, "iscrowd": 0} for k, side in enumerate(sides)]
+          + [{"id": 99, "area": 4.0, "iscrowd": 1}]}
+    assert ap_by_map.size_groups(gt) == {"verytiny": [0, 1], "tiny": [2, 3], "small": [4, 5], "medium": [6, 7]}
 
 
 def test_box_fit_pairs_each_box_with_its_best_detection_of_enough_score():
@@ -148,6 +155,23 @@ def test_main_scores_every_run_on_both_halves(tmp_path, monkeypatch, capsys):
         monkeypatch.setattr("sys.argv", argv)
         with pytest.raises(SystemExit, match=message):
             ap_by_map.main()
+
+
+def test_main_by_size_groups_the_boxes_of_a_run_without_map(tmp_path, monkeypatch, capsys):
+    name = register_tiny_coco("srtod_tiny_ap_by_size", tmp_path / "data", num_images=3)
+    base = _run_folder(tmp_path / "base", tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                                   "MODEL.ROI_HEADS.NUM_CLASSES", 3, "MODEL.SRTOD.ENABLED", False))
+    out = _main_output(monkeypatch, capsys, ["--by", "size", name, base])
+    areas = [a["area"] for a in json.loads((tmp_path / "data" / "train.json").read_text())["annotations"]]
+    expected = {"verytiny": sum(a <= 64 for a in areas), "tiny": sum(64 < a <= 256 for a in areas),
+                "small": sum(256 < a <= 1024 for a in areas), "medium": sum(a > 1024 for a in areas)}
+    counts = {line.split(":")[0].strip(): int(line.split(":")[1].split()[0])
+              for line in out.splitlines() if line.strip().split(":")[0] in expected}
+    assert counts == expected
+    rows = [line.split("|")[2].strip() for line in out.splitlines() if line.startswith(f"| {base} |")]
+    # the AP table by band and on all boxes, then the box-fit and confidence tables by band
+    assert rows[:5] == [*expected, "all"] and rows[5:13] == [*expected] * 2
+    assert "(no map)" in out
 
 
 def test_main_scores_all_boxes_as_an_independent_count_does(tmp_path, monkeypatch, capsys):
