@@ -242,21 +242,21 @@ def main():
         if image is None:
             raise SystemExit(f"{d['file_name']}: cannot read the image")
         boxes = [BoxMode.convert(a["bbox"], a["bbox_mode"], BoxMode.XYXY_ABS) for a in d["annotations"]]
-        if not has_map:
-            outputs = [split_model(image)["instances"]]
-            # no map: nothing marked, so every box falls in the missed half and no detection on a mark
-            binary, threshold = np.zeros(image.shape[:2], bool), float("nan")
-        else:
+        if has_map:
             with split_model.model.capture_maps() as maps:
                 outputs = [split_model(image)["instances"]]
             binary, threshold = maps[0]["binary"].numpy() > 0, maps[0]["threshold"]
+            sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
+            # the cells DGFE doubles, once per image for the boxes and every run's detections
+            cells = p2_cells(binary, dilation=dilation)[mode]
+            marked_cells, total_cells = marked_cells + int(cells.sum()), total_cells + cells.size
+        else:
+            outputs = [split_model(image)["instances"]]
         outputs += [predict(model, image, boxes, map_name) for (_, model), (_, map_name) in zip(models[1:], specs[1:])]
-        sy, sx = binary.shape[0] / image.shape[0], binary.shape[1] / image.shape[1]
-        # the cells DGFE doubles, once per image for the boxes and every run's detections
-        cells = p2_cells(binary, dilation=dilation)[mode]
-        marked_cells, total_cells = marked_cells + int(cells.sum()), total_cells + cells.size
 
         def on_map(xyxy):
+            if not has_map:  # nothing marked: every box in the missed half, no detection on a mark
+                return np.zeros(len(xyxy), bool)
             return boxes_on_cells(cells, [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in xyxy])
 
         for a, ann_id, hit in zip(d["annotations"], ann_ids.get(d["image_id"], []), on_map(boxes)):
