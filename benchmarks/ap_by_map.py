@@ -282,7 +282,7 @@ def main():
     halves = [keep_only(gt, ids) for ids in half_ids.values()]
     for name, ids in half_ids.items():
         # inclusive at both ends, as the evaluator's bands: a box of area 64 counts twice
-        bands = [sum(lo <= areas[i] <= hi for i in ids) for lo, hi in ((0, 64), (64, 256), (256, 1024))]
+        bands = [sum(r.low <= areas[i] <= r.high for i in ids) for r in AITOD.area_ranges[1:4]]
         print(f"  {name}: {len(ids)} boxes (very tiny {bands[0]}, tiny {bands[1]}, small {bands[2]})")
     print("| run | boxes | " + " | ".join(METRICS) + " |")
     print("|---|---|" + "---|" * len(METRICS))
