@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
+import torch
+
+from detectron2.modeling import build_model
 
 from helpers import tiny_cfg
-from srtod_d2.engine import Predictor, check_frame
+from srtod_d2.engine import Predictor, SlicedPredictor, check_frame
 
 
 @pytest.fixture(scope="module")
@@ -66,3 +69,34 @@ def test_plain_default_predictor_limit_is_what_the_docs_say(predictor):
     with pytest.raises((ValueError, IndexError)):
         plain(gray)
     assert predictor(gray)["instances"].image_size == (40, 60)
+
+
+@pytest.fixture(scope="module")
+def efficient_weights(tmp_path_factory):
+    """A model with the efficient reconstruction head, saved as detectron2 saves a trained one."""
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.SRTOD.HEAD", "efficient"))
+    path = tmp_path_factory.mktemp("weights") / "efficient.pth"
+    torch.save({"model": model.state_dict()}, path)
+    return path, model.state_dict()
+
+
+def test_weights_of_the_configs_head_are_loaded(efficient_weights):
+    path, saved = efficient_weights
+    predictor = Predictor(tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
+                                   "MODEL.SRTOD.HEAD", "efficient", "MODEL.WEIGHTS", str(path)))
+    loaded = predictor.model.state_dict()
+    assert loaded.keys() == saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(loaded[key], value), key
+    assert predictor.cfg.MODEL.WEIGHTS == str(path)
+
+
+@pytest.mark.parametrize("make", [Predictor, lambda cfg: SlicedPredictor(cfg, slice_size=64, overlap=16)])
+def test_weights_of_another_head_are_refused(efficient_weights, make):
+    """detectron2 alone would warn, skip the head's mismatched layers and serve a random head."""
+    path, _ = efficient_weights
+    cfg = tiny_cfg("Synthetic/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.WEIGHTS", str(path))
+    with pytest.raises(ValueError, match=r"Predictor: .*efficient\.pth has no weights for \d+ of the model's "
+                                         r"parameters \(backbone\.recon_head\..*MODEL\.SRTOD\.HEAD than 'reference'"):
+        make(cfg)

@@ -1,4 +1,5 @@
-"""Load the model that ``--eval-only`` evaluates, refusing weights that leave it untrained."""
+"""Load the weights that ``--eval-only`` and the predictors run, refusing weights that leave part
+of the model untrained."""
 from detectron2.checkpoint import DetectionCheckpointer
 
 
@@ -28,10 +29,30 @@ def load_for_evaluation(model, cfg, resume: bool = False) -> str:
                          f"({cfg.OUTPUT_DIR}): pass MODEL.WEIGHTS <model_final.pth> to name the model to evaluate")
     source = checkpointer.get_checkpoint_file() if from_output else cfg.MODEL.WEIGHTS
     checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=resume)
+    _refuse_unset(checkpointer, source, cfg, "--eval-only")
+    return source
+
+
+def load_inference_weights(model, cfg, who: str) -> None:
+    """Load ``cfg.MODEL.WEIGHTS`` into ``model`` for inference (nothing when it is empty: a random
+    model, as detectron2's predictor allows). Raises ValueError, prefixed with ``who``, when the
+    file leaves any of the model's parameters unset: detectron2 only warns when, say, a model
+    trained with ``MODEL.SRTOD.HEAD: efficient`` is loaded under ``reference``, and the
+    reconstruction head left at random makes every difference map, and so every detection, wrong.
+    """
+    if cfg.MODEL.WEIGHTS:
+        checkpointer = _RecordingCheckpointer(model)
+        checkpointer.load(cfg.MODEL.WEIGHTS)
+        _refuse_unset(checkpointer, cfg.MODEL.WEIGHTS, cfg, who)
+
+
+def _refuse_unset(checkpointer, source, cfg, who):
     missing = checkpointer.missing_keys or []
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
-        raise ValueError(f"--eval-only: {source} has no weights for {len(missing)} of the model's parameters "
-                         f"({shown}): it is not a trained {cfg.MODEL.META_ARCHITECTURE} (an ImageNet backbone?). "
-                         "Pass MODEL.WEIGHTS <model_final.pth> of a trained model")
-    return source
+        srtod = cfg.MODEL.get("SRTOD")
+        head = f", or a model trained with another MODEL.SRTOD.HEAD than {srtod.HEAD!r}" if srtod else ""
+        raise ValueError(f"{who}: {source} has no weights for {len(missing)} of the model's parameters "
+                         f"({shown}): it is not a trained {cfg.MODEL.META_ARCHITECTURE} of this config (an "
+                         f"ImageNet backbone{head}?). Pass MODEL.WEIGHTS <model_final.pth> of a trained model "
+                         "and the config it was trained with")

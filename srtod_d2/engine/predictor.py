@@ -5,6 +5,8 @@ import numpy as np
 from detectron2.data.transforms import ResizeShortestEdge
 from detectron2.engine import DefaultPredictor
 
+from .evaluation_weights import load_inference_weights
+
 
 def check_frame(image) -> np.ndarray:
     """The frame as a contiguous (H, W, 3) array, uint8 or float32 in 0-255, same channel order;
@@ -41,7 +43,18 @@ def check_frame(image) -> np.ndarray:
 class Predictor(DefaultPredictor):
     """``DefaultPredictor`` (same construction and call) that first brings the image to (H, W, 3)
     in the config's channel order: grayscale is repeated, an alpha channel dropped, 16-bit
-    scaled to 0-255. Images it cannot read raise ``ValueError`` naming the problem."""
+    scaled to 0-255. Images it cannot read raise ``ValueError`` naming the problem, and so do
+    ``MODEL.WEIGHTS`` that leave part of the model untrained."""
+
+    def __init__(self, cfg):
+        # DefaultPredictor loads whatever fits and only warns about the rest; load here instead,
+        # refusing weights that leave part of the model (e.g. another reconstruction head) random.
+        unloaded = cfg.clone()
+        unloaded.defrost()
+        unloaded.MODEL.WEIGHTS = ""
+        super().__init__(unloaded)
+        self.cfg = cfg.clone()
+        load_inference_weights(self.model, self.cfg, "Predictor")
 
     def __call__(self, original_image):
         image = check_frame(original_image)

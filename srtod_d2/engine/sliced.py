@@ -45,7 +45,6 @@ import torch
 from torch import nn
 
 import detectron2.data.transforms as T
-from detectron2.checkpoint import DetectionCheckpointer
 from detectron2.config import CfgNode as CN
 from detectron2.data import MetadataCatalog, build_detection_test_loader
 from detectron2.layers import batched_nms
@@ -54,6 +53,7 @@ from detectron2.structures import Boxes, Instances, pairwise_ioa, pairwise_iou
 from detectron2.structures.boxes import pairwise_intersection
 
 from ..data import TinyDatasetMapper, read_image
+from .evaluation_weights import load_inference_weights
 from .predictor import check_frame
 
 __all__ = [
@@ -398,7 +398,7 @@ class SlicedPredictor:
 
         if model is None:
             model = build_model(self.cfg)
-            DetectionCheckpointer(model).load(self.cfg.MODEL.WEIGHTS)
+            load_inference_weights(model, self.cfg, "SlicedPredictor")
         self.model = model
         self.model.eval()
         if len(self.cfg.DATASETS.TEST):
