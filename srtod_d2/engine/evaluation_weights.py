@@ -51,7 +51,7 @@ def _refuse_unset(checkpointer, source, cfg, who):
     if missing:
         shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         srtod = cfg.MODEL.get("SRTOD")
-        head = f", or a model trained with another MODEL.SRTOD.HEAD than {srtod.HEAD!r}" if srtod else ""
+        head = f", or a model trained with another MODEL.SRTOD.HEAD than {srtod.HEAD!r}" if srtod and srtod.ENABLED else ""
         raise ValueError(f"{who}: {source} has no weights for {len(missing)} of the model's parameters "
                          f"({shown}): it is not a trained {cfg.MODEL.META_ARCHITECTURE} of this config (an "
                          f"ImageNet backbone{head}?). Pass MODEL.WEIGHTS <model_final.pth> of a trained model "
