@@ -228,6 +228,16 @@ def paired_differences(results, seeds, base="baseline", metrics=("AP", "APvt", "
     return lines
 
 
+def differences_against(results, seeds, bases):
+    """``paired_differences`` against each of ``bases`` in turn; a pair printed against an earlier
+    base is not printed again reversed."""
+    lines = []
+    for i, base in enumerate(bases):
+        rest = {v: runs for v, runs in results.items() if v not in bases[:i]}
+        lines += paired_differences(rest, seeds, base=base)
+    return lines
+
+
 def sign_test_p(diffs):
     """Two-sided sign test: the chance that a fair coin splits the non-zero differences at least
     as unevenly. It assumes nothing about their size, which suits runs that land in clusters."""
@@ -239,7 +249,7 @@ def sign_test_p(diffs):
     return min(1.0, 2 * tail)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(CONFIGS), required=True)
     ap.add_argument("--variants", nargs="+", default=["baseline", "reference", "efficient"], choices=sorted(VARIANTS))
@@ -250,6 +260,10 @@ def main():
                     help="torch threads per run (default cores/jobs; set it when several bench_gain share a machine)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/results/gain"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda (MODEL.DEVICE of every run)")
+    ap.add_argument("--minus", nargs="+", default=None, metavar="VARIANT",
+                    help="print same-seed differences against each of these (among --variants; default the "
+                         "baseline where it is run), e.g. baseline reference to also pair the efficient head "
+                         "with the reference head")
     start = ap.add_mutually_exclusive_group()
     start.add_argument("--continue-from", default=None, metavar="DIR",
                        help="start each run from the model_final.pth of the same variant and seed under DIR "
@@ -258,7 +272,10 @@ def main():
                        help="start every run from this checkpoint (weights only; keys a variant lacks, such as "
                             "the reconstruction head's for the baseline, are skipped), e.g. "
                             "benchmarks/pretrain_reconstruction.py's")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    absent = [v for v in args.minus or [] if v not in args.variants]
+    if absent:
+        ap.error(f"--minus {' '.join(absent)}: not among --variants {' '.join(args.variants)}")
     print(describe_run())
     print("spread = half the range over seeds\n", flush=True)
     if args.dataset == "sirst":
@@ -272,7 +289,7 @@ def main():
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()
     print(summarize(args.dataset, results))
-    print("\n".join(paired_differences(results, args.seeds)))
+    print("\n".join(differences_against(results, args.seeds, args.minus or ["baseline"])))
     for v, runs in results.items():
         for s, r in zip(args.seeds, runs):
             if r["threshold_255"]:

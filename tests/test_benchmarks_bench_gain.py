@@ -46,6 +46,28 @@ def test_paired_differences_need_the_baseline():
     assert bench_gain.paired_differences({"reference": [_run(1.0, 2.0)]}, [1]) == []
 
 
+def test_differences_against_several_bases_pair_each_once():
+    results = {"baseline": [_run(10.0, 20.0), _run(12.0, 21.0)],
+               "reference": [_run(13.0, 24.0), _run(13.5, 22.0)],
+               "efficient": [_run(11.0, 19.0), _run(14.5, 23.0)]}
+    lines = bench_gain.differences_against(results, [1, 2], ["baseline", "reference"])
+    heads = [line.split(":")[0] for line in lines]
+    # reference - baseline is printed once, never baseline - reference
+    assert heads == [f"{v} - {b}, {m}" for v, b in (("reference", "baseline"), ("efficient", "baseline"),
+                                                     ("efficient", "reference")) for m in ("AP", "APvt", "APt")]
+    # efficient - reference, APvt: 11.0 - 13.0 and 14.5 - 13.5
+    assert lines[7].startswith("efficient - reference, APvt: seed 1 -2.0, seed 2 +1.0; mean -0.5 ± 1.5 s.e.")
+
+
+def test_minus_names_a_variant_that_is_not_run(tmp_path, capsys):
+    # refused before any run starts: nothing is trained into --out
+    with pytest.raises(SystemExit):
+        bench_gain.main(["--dataset", "sirst", "--variants", "efficient", "--minus", "reference",
+                         "--out", str(tmp_path)])
+    assert "--minus reference: not among --variants efficient" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_continue_from_names_the_missing_model(tmp_path):
     try:
         bench_gain.start_weights(tmp_path, "synthetic-easy", "baseline", 5)
