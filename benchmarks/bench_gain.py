@@ -104,6 +104,11 @@ VARIANTS = {
                               "MODEL.SRTOD.RECON_LOSS_WEIGHT", "0.0"],
     # the efficient head with the map of zeros: does the cheaper head carry reference-t254's gain?
     "efficient-t254": ["MODEL.SRTOD.HEAD", "efficient", *T254],
+    # efficient-wide's controls: its map of 4/255 is 1 on most of SIRST-V2's background, so is its
+    # gain the map's, or the wide head's and DGFE's attention with any constant map?
+    "efficient-wide-t254": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64", *T254],
+    "efficient-wide-t05": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64",
+                           "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
     # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
     "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", *T40,
                               "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
