@@ -31,6 +31,8 @@ CONFIGS = {"synthetic": "configs/Synthetic/srtod_faster_rcnn_R18_tiny.yaml",
 # above any difference, so the map is all zeros.
 T40 = ["MODEL.SRTOD.THRESHOLD_INIT", "0.15686275"]
 T254 = ["MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"]
+# the efficient head at the small models' FPN width (64) instead of the default 32
+WIDE = ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"]
 # Map dropout at 0.5: half the training images meet their objects unmarked.
 DROP50 = ["MODEL.SRTOD.MAP_DROPOUT", "0.5"]
 VARIANTS = {
@@ -42,8 +44,7 @@ VARIANTS = {
     "reference-ste-lr1": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.THRESHOLD_GRAD", "ste",
                           "MODEL.SRTOD.THRESHOLD_LR_SCALE", "1.0"],
     "reference-max": ["MODEL.SRTOD.HEAD", "reference", "MODEL.SRTOD.MASK_RESIZE", "max"],
-    # the efficient head at the FPN's width instead of a quarter of it
-    "efficient-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
+    "efficient-wide": WIDE,
     # half the FPN's width (64 -> 32 here; 128 at R50-FPN's 256)
     "efficient-half": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "32"],
     "efficient-ste": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.THRESHOLD_GRAD", "ste"],
@@ -106,9 +107,8 @@ VARIANTS = {
     "efficient-t254": ["MODEL.SRTOD.HEAD", "efficient", *T254],
     # efficient-wide's controls: its map of 4/255 is 1 on most of SIRST-V2's background, so is its
     # gain the map's, or the wide head's and DGFE's attention with any constant map?
-    "efficient-wide-t254": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64", *T254],
-    "efficient-wide-t05": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64",
-                           "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
+    "efficient-wide-t254": [*WIDE, *T254],
+    "efficient-wide-t05": [*WIDE, "MODEL.SRTOD.THRESHOLD_INIT", "0.00196079"],
     # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
     "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", *T40,
                               "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
