@@ -206,8 +206,9 @@ def summarize(dataset, results):
         cells = []
         for m in METRICS:
             vals = [r[m] for r in runs]
-            spread = (max(vals) - min(vals)) / 2 if len(vals) > 1 else float("nan")
-            cells.append(f"{statistics.mean(vals):.1f} ± {spread:.1f}")
+            # one seed has no spread: print its value alone rather than "± nan"
+            spread = f" ± {(max(vals) - min(vals)) / 2:.1f}" if len(vals) > 1 else ""
+            cells.append(f"{statistics.mean(vals):.1f}{spread}")
         lines.append(f"| | {variant} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -225,10 +226,10 @@ def paired_differences(results, seeds, base="baseline", metrics=("AP", "APvt", "
         for m in metrics:
             diffs = [r[m] - b[m] for r, b in zip(runs, results[base])]
             above = sum(d > 0 for d in diffs)
-            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+            se = f" ± {statistics.stdev(diffs) / math.sqrt(len(diffs)):.1f} s.e." if len(diffs) > 1 else ""
             lines.append(f"{variant} - {base}, {m}: "
                          + ", ".join(f"seed {s} {d:+.1f}" for s, d in zip(seeds, diffs))
-                         + f"; mean {statistics.mean(diffs):+.1f} ± {se:.1f} s.e., above on {above} of {len(diffs)}"
+                         + f"; mean {statistics.mean(diffs):+.1f}{se}, above on {above} of {len(diffs)}"
                          + f", sign test p {sign_test_p(diffs):.2f}")
     return lines
 

@@ -42,6 +42,17 @@ def test_sign_test_matches_binomial_tails():
     assert bench_gain.sign_test_p([0.0, 0.0]) == 1.0
 
 
+def test_one_seed_prints_no_spread():
+    results = {"baseline": [_run(10.0, 20.0, 30.0)], "reference": [_run(12.5, 19.0, 30.5), _run(13.5, 21.0, 31.5)]}
+    rows = bench_gain.summarize("sirst", results).splitlines()
+    assert rows[2] == "| | baseline | 1 | 30.0 | 0.0 | 10.0 | 20.0 | 0.0 |"
+    # two seeds: mean and half the range, e.g. APvt (12.5 + 13.5) / 2 ± 0.5
+    assert rows[3] == "| | reference | 2 | 31.0 ± 0.5 | 0.0 ± 0.0 | 13.0 ± 0.5 | 20.0 ± 1.0 | 0.0 ± 0.0 |"
+    lines = bench_gain.paired_differences({"baseline": results["baseline"], "reference": results["reference"][:1]}, [4])
+    assert lines[0] == "reference - baseline, AP: seed 4 +0.5; mean +0.5, above on 1 of 1, sign test p 1.00"
+    assert not any("nan" in line for line in rows + lines)
+
+
 def test_paired_differences_need_the_baseline():
     assert bench_gain.paired_differences({"reference": [_run(1.0, 2.0)]}, [1]) == []
 
