@@ -112,6 +112,9 @@ VARIANTS = {
     # the paper's 40/255 map ramped in over the first half of 400 iterations (P2 * attention first)
     "reference-t40-warm200": ["MODEL.SRTOD.HEAD", "reference", *T40,
                               "MODEL.SRTOD.MAP_WARMUP_ITERS", "200"],
+    # the wide head with a random map of its own map's density in training, ones at test
+    # (benchmarks/random_map.py): is its map's help in training a spatial dropout?
+    "efficient-wide-random60": ["MODEL.META_ARCHITECTURE", "RandomMapRCNN", *WIDE],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
     "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
                            "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
@@ -120,7 +123,8 @@ METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 # Variants that need a model or loader train_net.py does not register: their own launcher.
 SCRIPTS = {"reference-oracle": "benchmarks/oracle_map.py", "reference-localmean": "benchmarks/local_mean_map.py",
            "reference-localmean-noreweight": "benchmarks/local_mean_map.py",
-           "reference-nodgfe": "benchmarks/reconstruction_only.py"}
+           "reference-nodgfe": "benchmarks/reconstruction_only.py",
+           "efficient-wide-random60": "benchmarks/random_map.py"}
 
 
 def ensure_sirst_link():
