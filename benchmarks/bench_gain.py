@@ -116,8 +116,7 @@ VARIANTS = {
     # (benchmarks/random_map.py): is its map's help in training a spatial dropout?
     "efficient-wide-random60": ["MODEL.META_ARCHITECTURE", "RandomMapRCNN", *WIDE],
     # a 1x1 hidden conv as wide as the FPN: efficient-wide's width at a ninth of its first conv
-    "efficient-1x1-wide": ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_KERNEL", "1",
-                           "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"],
+    "efficient-1x1-wide": [*WIDE, "MODEL.SRTOD.EFFICIENT_KERNEL", "1"],
 }
 METRICS = ["AP", "AP50", "APvt", "APt", "APs"]
 # Variants that need a model or loader train_net.py does not register: their own launcher.

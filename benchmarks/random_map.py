@@ -5,7 +5,7 @@ pixel is marked (P2 doubled everywhere).
 Why: on SIRST-V2 at 1500 iterations (sessions 39-40) the 64-channel efficient head's 4/255 map
 marks 57-69% of the background and no more of the targets than chance, and its trained model
 scores the same with a map of ones at test time; yet the same head trained with its map forced
-to zeros or to ones loses 4-5 APt. If what helps is a varying half-marked map in training (a
+to zeros or to ones loses 4-5 APt on seeds 1-3 (seed 4: the reverse). If what helps is a varying half-marked map in training (a
 spatial dropout of P2's doubling), a random map of the same density should help as much; if it
 does not, the head's map carries more than its density. The reconstruction head still trains on
 its loss; DGFE and its channel attention are unchanged.
