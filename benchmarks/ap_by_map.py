@@ -12,9 +12,9 @@ map then say where the map's AP goes: to the objects it marks, or away from thos
 Each run is a bench_gain run folder (its ``config.yaml`` and ``model_final.pth``); the split
 run's model is scored too. ``RUN@MAP`` scores an SR-TOD run with another map swapped in for its
 own at test time (:data:`TEST_TIME_MAPS`: the ground-truth boxes, crowds included, its own map
-plus the boxes, zeros, ones), which asks directly whether a map-trained model takes a marked
-cell as evidence of an object: marking the objects its own map misses should then raise their
-scores. Besides AP, per half: how each model's boxes fit the objects they find (:func:`box_fit`)
+plus the boxes, zeros, ones, its own reconstruction's map, a random map), which asks directly
+whether a map-trained model takes a marked cell as evidence of an object: marking the objects
+its own map misses should then raise their scores. Besides AP, per half: how each model's boxes fit the objects they find (:func:`box_fit`)
 and how confidently it finds them (:func:`found_scores`); per run: its confident detections that
 touch no box (:func:`background_detections`) and the share of them on a P2 cell the split map
 marks, i.e. whether the map's false marks become false detections.
@@ -48,6 +48,7 @@ from srtod_d2.evaluation import evaluate_coco_json  # noqa: E402
 from srtod_d2.evaluation.protocol import AITOD  # noqa: E402
 from common import box_map, describe_run, dgfe_reads  # noqa: E402
 from difference_map_stats import boxes_on_cells, p2_cells  # noqa: E402
+from random_map import RANDOM_MAP_DENSITY, random_map  # noqa: E402  (also registers RandomMapRCNN)
 
 METRICS = ["AP", "AP50", "AP75", "APvt", "APt", "APs"]
 # Box fit reads the detections a deployment would keep, not the long tail AP ranks.
@@ -62,7 +63,16 @@ TEST_TIME_MAPS = {
     "own+boxes": lambda diff, boxes: torch.maximum(diff, boxes),
     "zeros": lambda diff, boxes: torch.zeros_like(diff),
     "ones": lambda diff, boxes: torch.ones_like(diff),
+    # the run's own reconstruction's map: for a run trained on another map (RandomMapRCNN), the
+    # map its head would have handed DGFE
+    "own": lambda diff, boxes: diff,
+    # a map of the density RandomMapRCNN trains on, drawn anew per image: scores such a run on the
+    # kind of map it was trained with, where its own test-time map (ones) is another
+    f"random{round(RANDOM_MAP_DENSITY * 100)}": lambda diff, boxes: random_map(diff),
 }
+# Controls that differ from SRTODRCNN only in the map they hand DGFE. Their own hook runs after a
+# swap's and would undo it, so under RUN@MAP they load as SRTODRCNN, the swap deciding the map.
+MAP_ONLY_CONTROLS = ("RandomMapRCNN",)
 
 
 def parse_run(spec):
@@ -100,6 +110,8 @@ def load_run(run, map_name=None):
     if map_name is not None and cfg.MODEL.SRTOD.THRESHOLD_BASE != "zero":
         raise SystemExit(f"{run}@{map_name}: MODEL.SRTOD.THRESHOLD_BASE is {cfg.MODEL.SRTOD.THRESHOLD_BASE!r}; "
                          "a swapped map is only meaningful against a fixed threshold ('zero')")
+    if map_name is not None and cfg.MODEL.META_ARCHITECTURE in MAP_ONLY_CONTROLS:
+        cfg.MODEL.META_ARCHITECTURE = "SRTODRCNN"
     return cfg, Predictor(cfg)
 
 
@@ -217,6 +229,7 @@ def main():
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
+    torch.manual_seed(0)  # a random test-time map is the same on every call
     print(describe_run())
     dicts = DatasetCatalog.get(args.dataset)
     dicts = dicts[: args.images] if args.images else dicts

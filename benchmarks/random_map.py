@@ -37,6 +37,12 @@ from srtod_d2.modeling import SRTODRCNN  # noqa: E402
 RANDOM_MAP_DENSITY = 0.6
 
 
+def random_map(like: torch.Tensor, density: float = RANDOM_MAP_DENSITY) -> torch.Tensor:
+    """A map shaped and typed like ``like``, each pixel 1 with probability ``density``, else 0: 1 is
+    above every threshold DGFE allows (they are below 1), 0 below all of them."""
+    return (torch.rand_like(like) < density).to(like.dtype)
+
+
 @META_ARCH_REGISTRY.register()
 class RandomMapRCNN(SRTODRCNN):
     """SRTODRCNN whose DGFE reads a random map in training and a map of ones at inference."""
@@ -46,11 +52,10 @@ class RandomMapRCNN(SRTODRCNN):
             return super().forward(batched_inputs)
 
     def random_difference(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """A stand-in for the difference map, shaped and typed like ``like``: 1 is above every
-        threshold DGFE allows (they are below 1), 0 below all of them."""
+        """A stand-in for the difference map ``like``: random in training, ones at inference."""
         if not self.training:
             return torch.ones_like(like)
-        return (torch.rand_like(like) < RANDOM_MAP_DENSITY).to(like.dtype)
+        return random_map(like)
 
 
 if __name__ == "__main__":

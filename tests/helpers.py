@@ -13,13 +13,21 @@ CONFIGS = ROOT / "configs"
 
 def load_benchmark(stem):
     """``benchmarks/<stem>.py`` as a module, loaded once per test session whichever test asks
-    first: a second load would register its meta-architectures twice, which detectron2 refuses."""
+    first: a second load would register its meta-architectures twice, which detectron2 refuses.
+    Benchmarks import each other by their plain names (``from random_map import ...``), so the
+    module is kept under that name too, and one a benchmark imported first is reused."""
     name = f"srtod_benchmark_{stem}"
+    path = ROOT / "benchmarks" / f"{stem}.py"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{stem}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        plain = sys.modules.get(stem)
+        if plain is not None and Path(getattr(plain, "__file__", "")).resolve() == path:
+            sys.modules[name] = plain
+        else:
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            sys.modules.setdefault(stem, module)
+            spec.loader.exec_module(module)
     return sys.modules[name]
 
 

@@ -235,17 +235,46 @@ def test_test_time_maps_are_what_dgfe_binarises_after_the_predictors_resize(tmp_
     on_boxes[45:78, 60:71] = 1  # x 60-70.5, y 45-78
     with predictor.model.capture_maps() as maps:
         own = ap_by_map.predict(predictor, image, boxes)
-        for name in ("boxes", "own+boxes", "zeros", "ones"):
+        for name in ("boxes", "own+boxes", "zeros", "ones", "own", "random60", "random60"):
             ap_by_map.predict(predictor, image, boxes, name)
     own_binary = maps[0]["binary"]
     assert maps[0]["diff"].shape == (96, 120) and 0 < own_binary.sum() < own_binary.numel()
     want = {"boxes": on_boxes, "own+boxes": torch.maximum(own_binary, on_boxes),
-            "zeros": torch.zeros(96, 120), "ones": torch.ones(96, 120)}
+            "zeros": torch.zeros(96, 120), "ones": torch.ones(96, 120), "own": own_binary}
     for m, (name, binary) in zip(maps[1:], want.items()):
         assert torch.equal(m["binary"], binary), name
-        assert torch.equal(m["diff"], maps[0]["diff"]), name  # the reconstruction itself is untouched
+    for m in maps[1:]:
+        assert torch.equal(m["diff"], maps[0]["diff"])  # the reconstruction itself is untouched
+    first, second = maps[-2]["binary"], maps[-1]["binary"]
+    for binary in (first, second):
+        assert set(binary.unique().tolist()) == {0.0, 1.0}
+        assert abs(binary.mean().item() - 0.6) < 0.03  # 96 x 120 draws
+    assert 0.3 < (first != second).float().mean().item() < 0.7  # drawn anew per image
     again = ap_by_map.predict(predictor, image, boxes)  # the swaps leave no hook behind
     assert len(own) > 0 and torch.allclose(again.pred_boxes.tensor, own.pred_boxes.tensor)
+
+
+def test_a_random_map_run_scores_with_ones_and_loads_as_srtod_under_a_swapped_map(tmp_path):
+    # an untrained head misses noise by about a quarter of the range: a threshold there marks part of it
+    cfg = tiny_cfg("SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml", "MODEL.META_ARCHITECTURE", "RandomMapRCNN",
+                   "MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", 64,
+                   "MODEL.SRTOD.THRESHOLD_INIT", 0.25)
+    run = _run_folder(tmp_path / "run", cfg)
+    image = (np.random.default_rng(0).random((64, 80, 3)) * 255).astype(np.uint8)
+    _, control = ap_by_map.load_run(run)
+    _, swapped = ap_by_map.load_run(run, "own")
+    assert type(control.model).__name__ == "RandomMapRCNN" and type(swapped.model).__name__ == "SRTODRCNN"
+    with control.model.capture_maps() as maps:
+        ap_by_map.predict(control, image, [])
+    with swapped.model.capture_maps() as swapped_maps:
+        ap_by_map.predict(swapped, image, [], "own")
+        ap_by_map.predict(swapped, image, [])
+    assert torch.equal(maps[0]["binary"], torch.ones_like(maps[0]["binary"]))  # what bench_gain scored
+    # the same weights: the swap hands DGFE the head's own map, which the control would have
+    # replaced with ones
+    assert torch.equal(maps[0]["diff"], swapped_maps[0]["diff"])
+    own = swapped_maps[1]["binary"]
+    assert torch.equal(swapped_maps[0]["binary"], own) and 0 < own.sum() < own.numel()
 
 
 def test_found_scores_take_the_best_score_at_iou_half_of_any_score():
