@@ -10,8 +10,8 @@ spatial dropout of P2's doubling), a random map of the same density should help 
 does not, the head's map carries more than its density. The reconstruction head still trains on
 its loss; DGFE and its channel attention are unchanged.
 
-Result (session 41, seeds 1-3): it does not; the random map costs 3.9 AP against the head's own map
-and 2.3 against no SR-TOD, on every seed (docs/benchmarks.md).
+Result (session 41, seeds 1-4): it does not; the random map costs 3.4 AP (APvt 3.7) against the
+head's own map on every seed, and 1.5 against no SR-TOD on 3 of 4 (docs/benchmarks.md).
 
     .venv/bin/python benchmarks/random_map.py --config-file configs/SIRST-V2/srtod_faster_rcnn_R18_tiny.yaml \\
         MODEL.META_ARCHITECTURE RandomMapRCNN MODEL.SRTOD.HEAD efficient MODEL.SRTOD.EFFICIENT_CHANNELS 64 \\
