@@ -14,10 +14,11 @@ run's model is scored too. ``RUN@MAP`` scores an SR-TOD run with another map swa
 own at test time (:data:`TEST_TIME_MAPS`: the ground-truth boxes, crowds included, its own map
 plus the boxes, zeros, ones, its own reconstruction's map, a random map), which asks directly
 whether a map-trained model takes a marked cell as evidence of an object: marking the objects
-its own map misses should then raise their scores. Besides AP, per half: how each model's boxes fit the objects they find (:func:`box_fit`)
-and how confidently it finds them (:func:`found_scores`); per run: its confident detections that
-touch no box (:func:`background_detections`) and the share of them on a P2 cell the split map
-marks, i.e. whether the map's false marks become false detections.
+its own map misses should then raise their scores. Besides AP, per half: how each model's boxes
+fit the objects they find (:func:`box_fit`) and how confidently it finds them
+(:func:`found_scores`); per run: its confident detections that touch no box
+(:func:`background_detections`) and the share of them on a P2 cell the split map marks, i.e.
+whether the map's false marks become false detections.
 
 ``--by size`` groups the boxes by the AI-TOD area bands instead (very tiny, tiny, small, medium;
 each box in one band), so that the same tables say whether a change of AP on a band is boxes

@@ -249,7 +249,7 @@ def test_test_time_maps_are_what_dgfe_binarises_after_the_predictors_resize(tmp_
     for binary in (first, second):
         assert set(binary.unique().tolist()) == {0.0, 1.0}
         assert abs(binary.mean().item() - 0.6) < 0.03  # 96 x 120 draws
-    assert 0.3 < (first != second).float().mean().item() < 0.7  # drawn anew per image
+    assert 0.3 < (first != second).float().mean().item() < 0.7  # drawn anew on each call, the same image
     again = ap_by_map.predict(predictor, image, boxes)  # the swaps leave no hook behind
     assert len(own) > 0 and torch.allclose(again.pred_boxes.tensor, own.pred_boxes.tensor)
 
@@ -273,8 +273,8 @@ def test_a_random_map_run_scores_with_ones_and_loads_as_srtod_under_a_swapped_ma
     # the same weights: the swap hands DGFE the head's own map, which the control would have
     # replaced with ones
     assert torch.equal(maps[0]["diff"], swapped_maps[0]["diff"])
-    own = swapped_maps[1]["binary"]
-    assert torch.equal(swapped_maps[0]["binary"], own) and 0 < own.sum() < own.numel()
+    unswapped = swapped_maps[1]["binary"]  # SRTODRCNN's own path, no swap
+    assert torch.equal(swapped_maps[0]["binary"], unswapped) and 0 < unswapped.sum() < unswapped.numel()
 
 
 def test_found_scores_take_the_best_score_at_iou_half_of_any_score():
