@@ -237,13 +237,13 @@ def paired_differences(results, seeds, base="baseline", metrics=("AP", "APvt", "
     return lines
 
 
-def differences_against(results, seeds, bases):
-    """``paired_differences`` against each of ``bases`` in turn; a pair printed against an earlier
-    base is not printed again reversed."""
+def differences_against(results, seeds, bases, metrics=("AP", "APvt", "APt")):
+    """``paired_differences`` of ``metrics`` against each of ``bases`` in turn; a pair printed
+    against an earlier base is not printed again reversed."""
     lines = []
     for i, base in enumerate(bases):
         rest = {v: runs for v, runs in results.items() if v not in bases[:i]}
-        lines += paired_differences(rest, seeds, base=base)
+        lines += paired_differences(rest, seeds, base=base, metrics=metrics)
     return lines
 
 
@@ -273,6 +273,9 @@ def main(argv=None):
                     help="print same-seed differences against each of these (among --variants; default the "
                          "baseline where it is run), e.g. baseline reference to also pair the efficient head "
                          "with the reference head")
+    ap.add_argument("--minus-metrics", nargs="+", choices=METRICS, default=["AP", "APvt", "APt"],
+                    metavar="METRIC", help=f"the metrics --minus pairs (of {' '.join(METRICS)}; default AP APvt "
+                                            "APt, the goal's)")
     start = ap.add_mutually_exclusive_group()
     start.add_argument("--continue-from", default=None, metavar="DIR",
                        help="start each run from the model_final.pth of the same variant and seed under DIR "
@@ -298,7 +301,7 @@ def main(argv=None):
         results = {v: [futures[(v, s)].result() for s in args.seeds] for v in args.variants}
     print()
     print(summarize(args.dataset, results))
-    print("\n".join(differences_against(results, args.seeds, args.minus or ["baseline"])))
+    print("\n".join(differences_against(results, args.seeds, args.minus or ["baseline"], args.minus_metrics)))
     for v, runs in results.items():
         for s, r in zip(args.seeds, runs):
             if r["threshold_255"]:

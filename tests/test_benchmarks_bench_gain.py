@@ -70,6 +70,23 @@ def test_differences_against_several_bases_pair_each_once():
     assert lines[7].startswith("efficient - reference, APvt: seed 1 -2.0, seed 2 +1.0; mean -0.5 ± 1.5 s.e.")
 
 
+def test_differences_against_pairs_the_metrics_asked_for():
+    results = {"baseline": [dict(_run(1.0, 2.0), AP50=40.0), dict(_run(1.0, 2.0), AP50=50.0)],
+               "efficient-wide": [dict(_run(1.0, 2.0), AP50=43.5), dict(_run(1.0, 2.0), AP50=49.0)]}
+    lines = bench_gain.differences_against(results, [6, 7], ["baseline"], metrics=("AP50",))
+    # 43.5 - 40.0 and 49.0 - 50.0: mean +1.25, stdev of (3.5, -1.0) / sqrt(2) = 2.25
+    assert lines == ["efficient-wide - baseline, AP50: seed 6 +3.5, seed 7 -1.0; mean +1.2 ± 2.2 s.e., "
+                     "above on 1 of 2, sign test p 1.00"]
+
+
+def test_minus_metrics_refuses_an_unknown_metric(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench_gain.main(["--dataset", "sirst", "--variants", "baseline", "--minus-metrics", "APxl",
+                         "--out", str(tmp_path)])
+    assert "--minus-metrics: invalid choice: 'APxl'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_minus_names_a_variant_that_is_not_run(tmp_path, capsys):
     # refused before any run starts: nothing is trained into --out
     with pytest.raises(SystemExit):
