@@ -79,20 +79,15 @@ def test_differences_against_pairs_the_metrics_asked_for():
                      "above on 1 of 2, sign test p 1.00"]
 
 
-def test_minus_metrics_refuses_an_unknown_metric(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        bench_gain.main(["--dataset", "sirst", "--variants", "baseline", "--minus-metrics", "APxl",
-                         "--out", str(tmp_path)])
-    assert "--minus-metrics: invalid choice: 'APxl'" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_minus_names_a_variant_that_is_not_run(tmp_path, capsys):
+@pytest.mark.parametrize("args, error", [
+    (["--variants", "baseline", "--minus-metrics", "APxl"], "--minus-metrics: invalid choice: 'APxl'"),
+    (["--variants", "efficient", "--minus", "reference"], "--minus reference: not among --variants efficient"),
+])
+def test_bad_minus_options_are_refused_before_any_run(tmp_path, capsys, args, error):
     # refused before any run starts: nothing is trained into --out
     with pytest.raises(SystemExit):
-        bench_gain.main(["--dataset", "sirst", "--variants", "efficient", "--minus", "reference",
-                         "--out", str(tmp_path)])
-    assert "--minus reference: not among --variants efficient" in capsys.readouterr().err
+        bench_gain.main(["--dataset", "sirst", *args, "--out", str(tmp_path)])
+    assert error in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
