@@ -156,10 +156,12 @@ def test_every_variant_builds_the_model_it_names(variant):
     cfg = tiny_cfg(str(config), *bench_gain.VARIANTS[variant])
     model = build_model(cfg).eval()
     assert type(model).__name__ == cfg.MODEL.META_ARCHITECTURE
+    assert type(model.roi_heads).__name__ == cfg.MODEL.ROI_HEADS.NAME
     names = [name for name, _ in model.named_parameters()]
     # the baseline is the same detector without the reconstruction head and DGFE
-    assert any(".enhancement." in n for n in names) == (variant != "baseline")
-    assert any(".recon_head." in n for n in names) == (variant != "baseline")
+    assert any(".enhancement." in n for n in names) == cfg.MODEL.SRTOD.ENABLED
+    assert any(".recon_head." in n for n in names) == cfg.MODEL.SRTOD.ENABLED
+    assert cfg.MODEL.SRTOD.ENABLED == (not variant.startswith("baseline"))
     overrides = bench_gain.VARIANTS[variant]
     for key, value in zip(overrides[::2], overrides[1::2]):
         got = cfg
