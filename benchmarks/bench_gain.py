@@ -35,8 +35,8 @@ T254 = ["MODEL.SRTOD.THRESHOLD_INIT", "0.99607843"]
 WIDE = ["MODEL.SRTOD.HEAD", "efficient", "MODEL.SRTOD.EFFICIENT_CHANNELS", "64"]
 # Map dropout at 0.5: half the training images meet their objects unmarked.
 DROP50 = ["MODEL.SRTOD.MAP_DROPOUT", "0.5"]
-# The paper's headline detector: three box stages (IoU 0.5/0.6/0.7), one class-agnostic regressor
-# each, as in the shipped cascade configs.
+# detectron2's three box stages (IoU 0.5/0.6/0.7), class-agnostic regression as the shipped
+# cascade configs set it.
 CASCADE = ["MODEL.ROI_HEADS.NAME", "CascadeROIHeads", "MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG", "True"]
 VARIANTS = {
     "baseline": ["MODEL.SRTOD.ENABLED", "False"],
